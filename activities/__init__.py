@@ -1,0 +1,1 @@
+"""Adapters behind small ports: the event store, eligibility and notifications."""

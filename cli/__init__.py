@@ -1,0 +1,1 @@
+"""The `course` command and the client it (and the tests) use."""

@@ -1,0 +1,128 @@
+"""CourseClient: how staff tools talk to courses. The CLI and the tests use this one class."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from uuid import UUID
+
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
+from temporalio.client import (
+    WorkflowExecutionStatus as ExecStatus,
+)
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from course.commands import Actor, ClinicianCommand, StepRequest
+from course.state import CourseState
+from course.view import CourseView
+from workflows.inputs import TASK_QUEUE, OpenCourse, workflow_id
+from workflows.treatment_course import TreatmentCourseWorkflow
+
+
+class CourseNotFound(Exception):
+    def __init__(self, course_id: str) -> None:
+        super().__init__(f"No course with id {course_id}.")
+
+
+class StepRejected(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def parse_course_id(value: str) -> UUID:
+    try:
+        return UUID(value.removeprefix("course-"))
+    except ValueError:
+        raise CourseNotFound(value) from None
+
+
+def summary_for(request: OpenCourse) -> str:
+    """Shown in the Temporal UI's list: clinical shape only, no patient data."""
+    condition = request.condition.value if request.condition else "condition tbd"
+    sessions = f"{request.planned_sessions} sessions" if request.planned_sessions else "sessions tbd"
+    return f"Treatment course: {condition}, {sessions}"
+
+
+class CourseClient:
+    def __init__(self, client: Client, task_queue: str = TASK_QUEUE) -> None:
+        self._client = client
+        self._task_queue = task_queue
+
+    @property
+    def temporal(self) -> Client:
+        return self._client
+
+    async def open(self, request: OpenCourse) -> UUID:
+        """Idempotent: opening the same course id twice returns the existing course."""
+        # Closed earlier under the same id: that course is the answer.
+        with contextlib.suppress(WorkflowAlreadyStartedError):
+            await self._client.start_workflow(
+                TreatmentCourseWorkflow.run,
+                request,
+                id=workflow_id(request.course_id),
+                task_queue=self._task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                static_summary=summary_for(request),
+                static_details=f"opened by {request.opened_by.role.value} {request.opened_by.id}",
+            )
+        return request.course_id
+
+    async def record(
+        self, course_id: str | UUID, command: ClinicianCommand, actor: Actor, request_id: str | None = None
+    ) -> CourseView:
+        course = parse_course_id(str(course_id))
+        handle = self._handle(course)
+        update_id = request_id or f"{command.step}-{uuid.uuid4()}"
+        try:
+            return await handle.execute_update(
+                TreatmentCourseWorkflow.record,
+                StepRequest(command=command, actor=actor),
+                id=update_id,
+            )
+        except WorkflowUpdateFailedError as failed:
+            cause = failed.cause
+            if isinstance(cause, ApplicationError) and cause.type == "RuleViolation":
+                code = str(cause.details[0]) if cause.details else "rejected"
+                raise StepRejected(code, cause.message) from None
+            raise
+        except RPCError as error:
+            await self._explain(course, error)
+            raise
+
+    async def _explain(self, course: UUID, error: RPCError) -> None:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            try:
+                description = await self._client.get_workflow_handle(workflow_id(course)).describe()
+            except RPCError:
+                raise CourseNotFound(str(course)) from None
+            if description.status != ExecStatus.RUNNING:
+                view = await self.status(course)
+                raise StepRejected(
+                    "course_closed",
+                    f"This course is closed ({view.outcome}); it accepts no further steps.",
+                ) from None
+
+    async def status(self, course_id: str | UUID) -> CourseView:
+        course = parse_course_id(str(course_id))
+        try:
+            return await self._handle(course).query(TreatmentCourseWorkflow.status)
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                raise CourseNotFound(str(course)) from None
+            raise
+
+    async def state(self, course_id: str | UUID) -> CourseState:
+        course = parse_course_id(str(course_id))
+        return await self._handle(course).query(TreatmentCourseWorkflow.state)
+
+    def _handle(self, course: UUID) -> WorkflowHandle[TreatmentCourseWorkflow, CourseView]:
+        return self._client.get_workflow_handle_for(TreatmentCourseWorkflow.run, workflow_id(course))

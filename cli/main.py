@@ -1,0 +1,341 @@
+"""`course`: the command staff and scripts use. Exit 0 ok, 2 rejected/invalid, 3 unknown course, 1 else."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import uuid
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from cli.client import CourseClient, CourseNotFound, StepRejected, parse_course_id
+from course.commands import (
+    STEPS,
+    Actor,
+    Condition,
+    PlaceHold,
+    Reassign,
+    ReleaseHold,
+    Role,
+    Withdraw,
+)
+from course.policy import CoursePolicy
+from worker.settings import Settings
+from workflows.inputs import OpenCourse, workflow_id
+
+OK, FAILED, INVALID, UNKNOWN_COURSE = 0, 1, 2, 3
+
+
+class InvalidInput(Exception):
+    """Bad input caught before anything was sent: exit 2."""
+
+
+def describe_validation(error: ValidationError) -> str:
+    """Field paths and reasons only: pydantic's own text echoes the input, which may be patient data."""
+    problems = [f"{'.'.join(str(p) for p in e['loc']) or 'payload'}: {e['msg']}" for e in error.errors()]
+    return "invalid payload: " + "; ".join(problems)
+
+
+def _actor(args: argparse.Namespace) -> Actor:
+    actor_id = args.actor or os.environ.get("COURSE_ACTOR")
+    role = args.role or os.environ.get("COURSE_ROLE")
+    if not actor_id or not role:
+        raise InvalidInput("who is acting? pass --actor ID --role ROLE (or set COURSE_ACTOR / COURSE_ROLE)")
+    try:
+        return Actor(id=actor_id, role=Role(role))
+    except ValueError:
+        raise InvalidInput(f"unknown role {role!r}; roles: {', '.join(r.value for r in Role)}") from None
+
+
+def _print(args: argparse.Namespace, value: Any, text: str) -> None:
+    if args.json:
+        if isinstance(value, BaseModel):
+            print(value.model_dump_json(indent=2))
+        else:
+            print(json.dumps(value, indent=2, default=str))
+    else:
+        print(text)
+
+
+async def _client(settings: Settings) -> CourseClient:
+    from worker.main import connect  # noqa: PLC0415 - keep `course record --schema` instant
+
+    return CourseClient(await connect(settings), settings.course_task_queue)
+
+
+def _read_payload(source: str) -> str:
+    if source == "-":
+        return sys.stdin.read()
+    path = Path(source)
+    if not path.is_file():
+        raise InvalidInput(f"no payload file at {source}")
+    return path.read_text()
+
+
+async def cmd_open(args: argparse.Namespace, settings: Settings) -> int:
+    policy = CoursePolicy()
+    if args.policy:
+        try:
+            policy = CoursePolicy.model_validate_json(_read_payload(args.policy))
+        except ValidationError as error:
+            raise InvalidInput(describe_validation(error).replace("payload", "policy")) from None
+    if not args.self_pay and (args.payer is None) != (args.member is None):
+        raise InvalidInput("--payer and --member go together (or use --self-pay)")
+    try:
+        request = OpenCourse(
+            course_id=uuid.UUID(args.course_id) if args.course_id else uuid.uuid4(),
+            patient_id=args.patient,
+            clinician_id=args.clinician,
+            therapist_id=args.therapist,
+            condition=Condition(args.condition) if args.condition else None,
+            planned_sessions=args.sessions,
+            payer_id=args.payer,
+            member_ref=args.member,
+            self_pay=args.self_pay or args.payer is None,
+            policy=policy,
+            opened_by=_actor(args),
+        )
+    except (ValidationError, ValueError) as error:
+        message = describe_validation(error) if isinstance(error, ValidationError) else str(error)
+        raise InvalidInput(message) from None
+    client = await _client(settings)
+    course_id = await client.open(request)
+    _print(args, {"course_id": str(course_id), "workflow_id": workflow_id(course_id)}, str(course_id))
+    return OK
+
+
+async def _record(args: argparse.Namespace, settings: Settings, command: Any) -> int:
+    actor = _actor(args)
+    client = await _client(settings)
+    course = await client.record(args.course_id, command, actor, args.request_id)
+    _print(
+        args,
+        course,
+        f"recorded {command.step}: {course.phase.value}, waiting for "
+        f"{', '.join(course.awaiting) or 'nothing'} (version {course.version})",
+    )
+    return OK
+
+
+async def cmd_record(args: argparse.Namespace, settings: Settings) -> int:
+    if args.schema:
+        step = args.schema
+        if step not in STEPS:
+            raise InvalidInput(f"unknown step {step!r}; steps: {', '.join(STEPS)}")
+        schema = STEPS[step].model_json_schema()
+        print(json.dumps(schema, indent=2))
+        return OK
+    if len(args.targets) != 2:
+        raise InvalidInput("usage: course record COURSE_ID STEP --data FILE|-  (or --schema STEP)")
+    args.course_id, step = args.targets
+    if step not in STEPS:
+        raise InvalidInput(f"unknown step {step!r}; steps: {', '.join(STEPS)}")
+    if args.data is None:
+        raise InvalidInput("pass the payload with --data FILE or --data - (standard input)")
+    parse_course_id(args.course_id)
+    try:
+        command = STEPS[step].model_validate_json(_read_payload(args.data))
+    except ValidationError as error:
+        raise InvalidInput(describe_validation(error)) from None
+    return await _record(args, settings, command)
+
+
+async def cmd_lifecycle(args: argparse.Namespace, settings: Settings) -> int:
+    command: BaseModel
+    try:
+        match args.command:
+            case "hold":
+                command = PlaceHold(reason=args.reason)
+            case "release":
+                command = ReleaseHold()
+            case "withdraw":
+                command = Withdraw(reason=args.reason)
+            case _:
+                command = Reassign(clinician_id=args.clinician, therapist_id=args.therapist)
+    except ValidationError as error:
+        raise InvalidInput(describe_validation(error)) from None
+    return await _record(args, settings, command)
+
+
+async def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    client = await _client(settings)
+    course = await client.status(args.course_id)
+    lines = [f"course {course.course_id}: {course.phase.value}" + (f" ({course.outcome})" if course.outcome else "")]
+    lines += [
+        f"  [{'x' if s.status == 'done' else ' '}] {s.name}" + (f" - {s.why}" if s.why else "") for s in course.steps
+    ]
+    lines.append(f"  waiting for: {', '.join(course.awaiting) or 'nothing'}")
+    if course.next_due:
+        lines.append(f"  next: {course.next_due.what} at {course.next_due.at.isoformat()}")
+    lines.append(f"  GAD-7: baseline {course.gad7.baseline}, latest {course.gad7.latest}")
+    _print(args, course, "\n".join(lines))
+    return OK
+
+
+async def cmd_events(args: argparse.Namespace, settings: Settings) -> int:
+    from activities.event_store import PostgresEventStore  # noqa: PLC0415
+    from worker.database import create_pool, database_url  # noqa: PLC0415
+
+    course = parse_course_id(args.course_id)
+    pool = await create_pool(database_url(settings.database_url, settings.course_data_dir), max_size=2)
+    try:
+        events = await PostgresEventStore(pool).read(workflow_id(course))
+    finally:
+        await pool.close()
+    if not events:
+        raise CourseNotFound(str(course))
+    rows = [
+        {
+            "version": e.version,
+            "type": e.type,
+            "occurred_at": e.occurred_at.isoformat(),
+            "data": e.data(),
+            "metadata": e.metadata.model_dump(mode="json"),
+        }
+        for e in events
+    ]
+    text = "\n".join(f"{r['version']:>4}  {r['occurred_at']}  {r['type']}" for r in rows)
+    _print(args, rows, text)
+    return OK
+
+
+async def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
+    client = await _client(settings)
+    query = "WorkflowType = 'TreatmentCourse'"
+    if args.running:
+        query += " AND ExecutionStatus = 'Running'"
+    rows = [
+        {
+            "course_id": w.id.removeprefix("course-"),
+            "status": w.status.name if w.status else None,
+            "started": w.start_time.isoformat(),
+        }
+        async for w in client.temporal.list_workflows(query, limit=args.limit)
+    ]
+    _print(args, rows, "\n".join(f"{r['course_id']}  {r['status']}  {r['started']}" for r in rows))
+    return OK
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from worker.database import database_url, migrate  # noqa: PLC0415
+
+    applied = asyncio.run(migrate(database_url(settings.database_url, settings.course_data_dir)))
+    _print(args, {"applied": applied}, f"applied {len(applied)} migration(s): {', '.join(applied) or '-'}")
+    return OK
+
+
+def _common(parser: argparse.ArgumentParser, *, acts: bool = False) -> None:
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    if acts:
+        parser.add_argument("--actor", help="acting staff member id (default $COURSE_ACTOR)")
+        parser.add_argument("--role", help="prescriber | nurse | therapist | operations ($COURSE_ROLE)")
+        parser.add_argument("--request-id", help="becomes the update id: a retried command applies once")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="course", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, text in [
+        ("dev", "run everything locally: Temporal dev server + UI, PostgreSQL, worker"),
+        ("worker", "run a worker"),
+        ("migrate", "apply database migrations"),
+    ]:
+        _common(sub.add_parser(name, help=text))
+
+    opener = sub.add_parser("open", help="open a treatment course; prints its id")
+    _common(opener, acts=True)
+    opener.add_argument("--patient", required=True, help="the clinic's pseudonymous patient id")
+    opener.add_argument("--clinician", required=True)
+    opener.add_argument("--therapist")
+    opener.add_argument("--condition", choices=[c.value for c in Condition])
+    opener.add_argument("--sessions", type=int)
+    opener.add_argument("--payer")
+    opener.add_argument("--member")
+    opener.add_argument("--self-pay", action="store_true")
+    opener.add_argument("--course-id")
+    opener.add_argument("--policy", help="CoursePolicy JSON file")
+
+    recorder = sub.add_parser("record", help="record a step: course record COURSE_ID STEP --data FILE")
+    _common(recorder, acts=True)
+    recorder.add_argument("targets", nargs="*", metavar="COURSE_ID STEP")
+    recorder.add_argument("--data", help="payload JSON file, or - for standard input")
+    recorder.add_argument("--schema", metavar="STEP", help="print the JSON schema of a step's payload")
+
+    for name in ("status", "events"):
+        reader = sub.add_parser(name, help=f"show a course's {name}")
+        _common(reader)
+        reader.add_argument("course_id")
+    lister = sub.add_parser("list", help="list courses")
+    _common(lister)
+    lister.add_argument("--running", action="store_true")
+    lister.add_argument("--limit", type=int, default=200)
+
+    for name in ("hold", "release", "withdraw", "reassign"):
+        step = sub.add_parser(name, help=f"{name} a course")
+        _common(step, acts=True)
+        step.add_argument("course_id")
+        if name in ("hold", "withdraw"):
+            step.add_argument("--reason", required=True, help="reason code, e.g. patient_request")
+        if name == "reassign":
+            step.add_argument("--clinician")
+            step.add_argument("--therapist")
+    return parser
+
+
+_ASYNC: dict[str, Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]] = {
+    "open": cmd_open,
+    "record": cmd_record,
+    "status": cmd_status,
+    "events": cmd_events,
+    "list": cmd_list,
+    "hold": cmd_lifecycle,
+    "release": cmd_lifecycle,
+    "withdraw": cmd_lifecycle,
+    "reassign": cmd_lifecycle,
+}
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings()
+    from worker.logging import configure_logging  # noqa: PLC0415
+
+    configure_logging(settings.log_format, "WARNING" if args.command in _ASYNC else settings.log_level)
+    try:
+        if args.command == "dev":
+            from worker.dev import run_dev  # noqa: PLC0415
+
+            return run_dev(settings)
+        if args.command == "worker":
+            from worker.main import main as worker_main  # noqa: PLC0415
+
+            worker_main()
+        if args.command == "migrate":
+            return cmd_migrate(args, settings)
+        return asyncio.run(_ASYNC[args.command](args, settings))
+    except InvalidInput as error:
+        print(f"error: {error}", file=sys.stderr)
+        return INVALID
+    except StepRejected as rejected:
+        print(f"rejected ({rejected.code}): {rejected.message}", file=sys.stderr)
+        return INVALID
+    except CourseNotFound as missing:
+        print(f"error: {missing}", file=sys.stderr)
+        return UNKNOWN_COURSE
+    except Exception as error:  # noqa: BLE001 - anything else is exit 1 with its kind, not a traceback
+        print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
+        return FAILED
+
+
+def main() -> None:
+    code = run()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # temporalio issue #300: a process that ran SDK code can crash at interpreter exit.
+    os._exit(code)

@@ -1,0 +1,313 @@
+"""Domain events: one per accepted clinical fact, past tense, and their stored envelope."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+
+from course.commands import (
+    Actor,
+    BloodPressure,
+    Condition,
+    Contraindication,
+    InsuranceStatus,
+    MaintenanceKind,
+    Modality,
+    PatientResponse,
+    ReviewDecision,
+    Route,
+    SideEffect,
+    Vitals,
+)
+from course.policy import CoursePolicy
+
+SCHEMA_VERSION = 1
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class CourseOpened(_Event):
+    type: Literal["CourseOpened"] = "CourseOpened"
+    course_id: UUID
+    patient_id: str
+    clinician_id: str
+    therapist_id: str | None = None
+    condition: Condition | None = None
+    planned_sessions: int | None = None
+    payer_id: str | None = None
+    self_pay: bool = False
+    policy: CoursePolicy = CoursePolicy()
+
+
+class EligibilityChecked(_Event):
+    type: Literal["EligibilityChecked"] = "EligibilityChecked"
+    status: InsuranceStatus
+    reason: str | None = None
+
+
+class FinancialClearanceRecorded(_Event):
+    type: Literal["FinancialClearanceRecorded"] = "FinancialClearanceRecorded"
+    self_pay: bool
+    estimated_cost_acknowledged: bool
+
+
+class PriorAuthorizationRecorded(_Event):
+    type: Literal["PriorAuthorizationRecorded"] = "PriorAuthorizationRecorded"
+    reference: str
+    approved: bool
+
+
+class AssessmentRecorded(_Event):
+    type: Literal["AssessmentRecorded"] = "AssessmentRecorded"
+    blood_pressure: BloodPressure
+    heart_rate: int
+    contraindications: list[Contraindication]
+    relative_contraindication_rationale: str | None
+    condition: Condition
+    gad7: int
+
+
+class CandidacyConfirmed(_Event):
+    type: Literal["CandidacyConfirmed"] = "CandidacyConfirmed"
+    relative_contraindications: list[Contraindication] = []
+
+
+class IntentionsRecorded(_Event):
+    type: Literal["IntentionsRecorded"] = "IntentionsRecorded"
+    goals: str
+
+
+class ConsentRecorded(_Event):
+    type: Literal["ConsentRecorded"] = "ConsentRecorded"
+    form_version: str
+    signed_at: AwareDatetime
+
+
+class SupportPersonRecorded(_Event):
+    type: Literal["SupportPersonRecorded"] = "SupportPersonRecorded"
+    name: str
+    relationship: str
+    phone: str
+
+
+class DosingPlanRecorded(_Event):
+    type: Literal["DosingPlanRecorded"] = "DosingPlanRecorded"
+    route: Route
+    planned_sessions: int
+    starting_dose_mg_per_kg: float
+    max_dose_mg_per_kg: float
+
+
+class OrientationRecorded(_Event):
+    type: Literal["OrientationRecorded"] = "OrientationRecorded"
+    topics: list[str]
+
+
+class PreparationCompleted(_Event):
+    type: Literal["PreparationCompleted"] = "PreparationCompleted"
+
+
+class SessionScheduled(_Event):
+    type: Literal["SessionScheduled"] = "SessionScheduled"
+    session_number: int
+    scheduled_at: AwareDatetime
+
+
+class ReminderSent(_Event):
+    type: Literal["ReminderSent"] = "ReminderSent"
+    key: str
+    purpose: str
+    recipient: Literal["patient", "clinician", "therapist", "operations"]
+    due_at: AwareDatetime
+
+
+class CheckedIn(_Event):
+    type: Literal["CheckedIn"] = "CheckedIn"
+    session_number: int
+    vitals: Vitals
+
+
+class DosingSessionDeferred(_Event):
+    type: Literal["DosingSessionDeferred"] = "DosingSessionDeferred"
+    session_number: int
+    vitals: Vitals
+    reason: str
+
+
+class DosingSessionCompleted(_Event):
+    type: Literal["DosingSessionCompleted"] = "DosingSessionCompleted"
+    session_number: int
+    route: Route
+    dose_mg_per_kg: float
+    post_vitals: Vitals
+    side_effects: list[SideEffect]
+    patient_response: PatientResponse
+    gad7: int | None = None
+
+
+class ClinicalReviewRequired(_Event):
+    type: Literal["ClinicalReviewRequired"] = "ClinicalReviewRequired"
+    session_number: int
+    reasons: list[str]
+
+
+class ClinicalReviewRecorded(_Event):
+    type: Literal["ClinicalReviewRecorded"] = "ClinicalReviewRecorded"
+    decision: ReviewDecision
+    new_dose_mg_per_kg: float | None = None
+    new_route: Route | None = None
+    rationale: str
+
+
+class IntegrationSessionRecorded(_Event):
+    type: Literal["IntegrationSessionRecorded"] = "IntegrationSessionRecorded"
+    modality: Modality
+    held_at: AwareDatetime
+    gad7: int | None = None
+
+
+class FollowUpOverdue(_Event):
+    type: Literal["FollowUpOverdue"] = "FollowUpOverdue"
+    key: str
+    what: str
+    due_at: AwareDatetime
+
+
+class DosingSeriesCompleted(_Event):
+    type: Literal["DosingSeriesCompleted"] = "DosingSeriesCompleted"
+    sessions_completed: int
+    reason: Literal["all_planned_sessions", "ended_by_review"]
+
+
+class MaintenancePlanRecorded(_Event):
+    type: Literal["MaintenancePlanRecorded"] = "MaintenancePlanRecorded"
+    kind: MaintenanceKind
+    interval_days: int | None
+    next_due_at: AwareDatetime | None
+
+
+class MaintenanceSessionRecorded(_Event):
+    type: Literal["MaintenanceSessionRecorded"] = "MaintenanceSessionRecorded"
+    kind: MaintenanceKind
+    held_at: AwareDatetime
+    gad7: int | None = None
+    next_due_at: AwareDatetime
+
+
+class MaintenanceOverdue(_Event):
+    type: Literal["MaintenanceOverdue"] = "MaintenanceOverdue"
+    key: str
+    due_at: AwareDatetime
+
+
+class HoldPlaced(_Event):
+    type: Literal["HoldPlaced"] = "HoldPlaced"
+    reason: str
+
+
+class HoldReleased(_Event):
+    type: Literal["HoldReleased"] = "HoldReleased"
+
+
+class CareTeamReassigned(_Event):
+    type: Literal["CareTeamReassigned"] = "CareTeamReassigned"
+    clinician_id: str | None = None
+    therapist_id: str | None = None
+
+
+class CourseClosed(_Event):
+    type: Literal["CourseClosed"] = "CourseClosed"
+    outcome: Literal["completed", "ineligible", "withdrawn", "lapsed", "closed_by_clinician"]
+    reasons: list[str] = []
+
+
+DomainEvent = Annotated[
+    CourseOpened
+    | EligibilityChecked
+    | FinancialClearanceRecorded
+    | PriorAuthorizationRecorded
+    | AssessmentRecorded
+    | CandidacyConfirmed
+    | IntentionsRecorded
+    | ConsentRecorded
+    | SupportPersonRecorded
+    | DosingPlanRecorded
+    | OrientationRecorded
+    | PreparationCompleted
+    | SessionScheduled
+    | ReminderSent
+    | CheckedIn
+    | DosingSessionCompleted
+    | DosingSessionDeferred
+    | ClinicalReviewRequired
+    | ClinicalReviewRecorded
+    | IntegrationSessionRecorded
+    | FollowUpOverdue
+    | DosingSeriesCompleted
+    | MaintenancePlanRecorded
+    | MaintenanceSessionRecorded
+    | MaintenanceOverdue
+    | HoldPlaced
+    | HoldReleased
+    | CareTeamReassigned
+    | CourseClosed,
+    Field(discriminator="type"),
+]
+
+_DOMAIN_EVENT: TypeAdapter[DomainEvent] = TypeAdapter(DomainEvent)
+
+
+class EventMetadata(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    actor: Actor
+    update_id: str | None = None
+    workflow_id: str
+    run_id: str
+    schema_version: int = SCHEMA_VERSION
+
+
+class EventEnvelope(BaseModel):
+    """A domain event as stored: the unit the event store appends exactly once."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_id: UUID
+    stream_id: str
+    version: int = Field(ge=1)
+    occurred_at: AwareDatetime
+    metadata: EventMetadata
+    event: DomainEvent
+
+    @property
+    def type(self) -> str:
+        return self.event.type
+
+    def data(self) -> dict[str, Any]:
+        return self.event.model_dump(mode="json", exclude={"type"})
+
+    @classmethod
+    def from_row(
+        cls,
+        *,
+        event_id: UUID,
+        stream_id: str,
+        version: int,
+        type: str,
+        data: dict[str, Any],
+        metadata: dict[str, Any],
+        occurred_at: datetime,
+    ) -> EventEnvelope:
+        return cls(
+            event_id=event_id,
+            stream_id=stream_id,
+            version=version,
+            occurred_at=occurred_at,
+            metadata=EventMetadata.model_validate(metadata),
+            event=_DOMAIN_EVENT.validate_python({"type": type, **data}),
+        )

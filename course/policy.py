@@ -1,0 +1,105 @@
+"""Per-clinic course policy: the durations and thresholds the rules and timers use."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, model_validator
+
+_ISO_DURATION = re.compile(
+    r"^P(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
+    r"(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$"
+)
+
+
+def parse_duration(value: Any) -> timedelta:
+    """Accept an ISO-8601 duration ("P7D", "PT24H"), a number of seconds, or a timedelta."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool):
+        raise ValueError("a duration must be ISO-8601 (e.g. P7D) or a number of seconds")
+    if isinstance(value, (int, float)):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return timedelta(seconds=value)
+    if isinstance(value, str):
+        match = _ISO_DURATION.match(value.strip().upper())
+        if match and value.strip().upper() not in ("P", "PT"):
+            parts = {k: float(v) for k, v in match.groupdict().items() if v is not None}
+            return timedelta(**parts)
+        try:
+            return parse_duration(float(value))
+        except ValueError:
+            pass
+    raise ValueError(f"{value!r} is not a duration: use ISO-8601 (e.g. P7D, PT24H) or seconds")
+
+
+def format_duration(value: timedelta) -> str:
+    seconds = value.total_seconds()
+    if seconds % 86400 == 0:
+        return f"P{int(seconds // 86400)}D"
+    return f"PT{seconds:g}S"
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str),
+]
+
+
+class BloodPressureThreshold(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    systolic: int = Field(160, ge=60, le=300)
+    diastolic: int = Field(100, ge=30, le=200)
+
+
+class IntervalBounds(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    min: int = Field(30, ge=1)
+    max: int = Field(365, ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> IntervalBounds:
+        if self.min > self.max:
+            raise ValueError("maintenance_interval_days.min must not exceed max")
+        return self
+
+
+class CoursePolicy(BaseModel):
+    """Defaults are the clinic's; tests and benchmarks shrink the durations."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    consent_form_version: str = "2026-01"
+    bp_threshold: BloodPressureThreshold = BloodPressureThreshold()
+    assessment_reminder_after: Duration = timedelta(days=7)
+    assessment_deadline: Duration = timedelta(days=30)
+    preparation_reminder_after: Duration = timedelta(days=14)
+    preparation_deadline: Duration = timedelta(days=60)
+    session_reminder_lead: Duration = timedelta(hours=24)
+    integration_reminder_after: Duration = timedelta(days=3)
+    integration_due_within: Duration = timedelta(days=7)
+    integration_gap_reminder: Duration = timedelta(days=14)
+    maintenance_interval_days: IntervalBounds = IntervalBounds()
+    maintenance_reminder_lead: Duration = timedelta(days=14)
+    maintenance_grace: Duration = timedelta(days=30)
+    gad7_review_threshold: int = Field(10, ge=0, le=21)
+    max_planned_sessions: int = Field(12, ge=1, le=52)
+    # Seconds per "maintenance day": lets a benchmark or demo run a 90-day interval in minutes.
+    # The clinic never sets it; it exists so interval_days stays the clinical unit everywhere.
+    day_length: Duration = timedelta(days=1)
+
+    @model_validator(mode="after")
+    def _coherent(self) -> CoursePolicy:
+        if self.assessment_reminder_after >= self.assessment_deadline:
+            raise ValueError("assessment_reminder_after must be shorter than assessment_deadline")
+        if self.preparation_reminder_after >= self.preparation_deadline:
+            raise ValueError("preparation_reminder_after must be shorter than preparation_deadline")
+        if self.integration_reminder_after >= self.integration_due_within:
+            raise ValueError("integration_reminder_after must be shorter than integration_due_within")
+        return self

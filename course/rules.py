@@ -1,0 +1,114 @@
+"""Clinical rules as small pure functions, each with its reason."""
+
+from __future__ import annotations
+
+from course.commands import (
+    BloodPressure,
+    Contraindication,
+    InsuranceStatus,
+    PatientResponse,
+    RecordDosingSession,
+    Role,
+    Severity,
+)
+from course.policy import BloodPressureThreshold
+from course.state import CourseState
+
+# Ketamine raises blood pressure and can worsen psychosis: these exclude a patient outright.
+ABSOLUTE_CONTRAINDICATIONS = frozenset(
+    {Contraindication.PSYCHOTIC_DISORDER, Contraindication.UNCONTROLLED_HYPERTENSION}
+)
+RELATIVE_CONTRAINDICATIONS = frozenset(Contraindication) - ABSOLUTE_CONTRAINDICATIONS
+
+ALL_ROLES = frozenset(Role)
+CLINICAL_ROLES = frozenset({Role.PRESCRIBER, Role.NURSE, Role.THERAPIST})
+
+# Who may record which step. Prescribers own candidacy, the dosing plan and clinical reviews;
+# operations staff handle scheduling, money and the course's lifecycle, never clinical findings.
+STEP_ROLES: dict[str, frozenset[Role]] = {
+    "assessment": frozenset({Role.PRESCRIBER}),
+    "financial-clearance": ALL_ROLES,
+    "prior-authorization": ALL_ROLES,
+    "intentions": CLINICAL_ROLES,
+    "consent": frozenset({Role.PRESCRIBER, Role.NURSE}),
+    "support-person": ALL_ROLES,
+    "dosing-plan": frozenset({Role.PRESCRIBER}),
+    "orientation": CLINICAL_ROLES,
+    "schedule-session": ALL_ROLES,
+    "check-in": frozenset({Role.PRESCRIBER, Role.NURSE}),
+    "dosing-session": frozenset({Role.PRESCRIBER, Role.NURSE}),
+    "clinical-review": frozenset({Role.PRESCRIBER}),
+    "integration-session": frozenset({Role.THERAPIST, Role.PRESCRIBER}),
+    "maintenance-plan": frozenset({Role.PRESCRIBER, Role.THERAPIST}),
+    "maintenance-session": CLINICAL_ROLES,
+    "hold": ALL_ROLES,
+    "release": ALL_ROLES,
+    "withdraw": ALL_ROLES,
+    "reassign": ALL_ROLES,
+}
+
+PREPARATION_STEPS = ("intentions", "consent", "support-person", "dosing-plan", "orientation")
+
+
+def at_or_above(reading: BloodPressure, threshold: BloodPressureThreshold) -> bool:
+    """Either number at or over its limit counts: isolated diastolic hypertension is still unsafe."""
+    return reading.systolic >= threshold.systolic or reading.diastolic >= threshold.diastolic
+
+
+def ineligibility_reasons(
+    contraindications: list[Contraindication], reading: BloodPressure, threshold: BloodPressureThreshold
+) -> list[str]:
+    reasons = sorted(c.value for c in set(contraindications) & ABSOLUTE_CONTRAINDICATIONS)
+    if at_or_above(reading, threshold):
+        reasons.append("bp_above_threshold")
+    return reasons
+
+
+def review_reasons(session: RecordDosingSession) -> list[str]:
+    """A worse patient or a severe side effect means a prescriber looks before the next dose."""
+    reasons = []
+    if session.patient_response is PatientResponse.WORSE:
+        reasons.append("patient_worse")
+    reasons.extend(
+        f"severe_{effect.effect.value}" for effect in session.side_effects if effect.severity is Severity.SEVERE
+    )
+    return reasons
+
+
+def missing_preparation(state: CourseState) -> list[str]:
+    done = {
+        "intentions": state.intentions,
+        "consent": state.consent_version == state.policy.consent_form_version,
+        "support-person": state.support_person,
+        "dosing-plan": state.plan is not None,
+        "orientation": state.orientation,
+    }
+    return [step for step in PREPARATION_STEPS if not done[step]]
+
+
+def missing_clearance(state: CourseState) -> str | None:
+    """The financial step still needed before a first dose, or None once money is settled.
+
+    Ketamine for anxiety is often not covered: a patient must know what they will pay before
+    the first dose, and a payer that demands authorization must have approved it.
+    """
+    if state.financial_clearance:
+        return None
+    match state.insurance:
+        case InsuranceStatus.COVERED:
+            return None
+        case InsuranceStatus.PRIOR_AUTH_REQUIRED:
+            return None if state.prior_authorization_approved else "prior-authorization"
+        case None:
+            return "eligibility"
+        case _:
+            return "financial-clearance"
+
+
+def missing_before_first_dose(state: CourseState) -> list[str]:
+    missing = [] if state.candidacy_confirmed else ["assessment"]
+    missing += missing_preparation(state)
+    clearance = missing_clearance(state)
+    if clearance is not None:
+        missing.append(clearance)
+    return missing

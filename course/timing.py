@@ -1,0 +1,175 @@
+"""Which reminders, overdue flags and deadlines a course is waiting for, as a pure function.
+
+The workflow sleeps until the earliest pending item, then asks the decider to `Tick`; an item's
+key goes into the state when it fires, so it fires once, also across continue-as-new.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from course.state import CourseState, Phase
+
+DueKind = Literal["reminder", "overdue", "lapse", "maintenance_overdue"]
+Recipient = Literal["patient", "clinician", "therapist", "operations"]
+
+
+class DueItem(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    at: datetime
+    kind: DueKind
+    purpose: str
+    recipient: Recipient = "clinician"
+    # Shown on the Temporal timer and in the course view: opaque, no patient data.
+    summary: str
+
+
+def _phase_items(state: CourseState) -> list[DueItem]:
+    policy, start = state.policy, state.phase_entered_at + state.hold_credit
+    if state.phase is Phase.ASSESSMENT:
+        return [
+            DueItem(
+                key="assessment-reminder",
+                at=start + policy.assessment_reminder_after,
+                kind="reminder",
+                purpose="assessment_pending",
+                summary="reminder: assessment not yet recorded",
+            ),
+            DueItem(
+                key="assessment-lapse",
+                at=start + policy.assessment_deadline,
+                kind="lapse",
+                purpose="assessment_deadline",
+                summary="deadline: course lapses unassessed",
+            ),
+        ]
+    if state.phase is Phase.PREPARATION:
+        return [
+            DueItem(
+                key="preparation-reminder",
+                at=start + policy.preparation_reminder_after,
+                kind="reminder",
+                purpose="preparation_stalled",
+                summary="reminder: preparation incomplete",
+            ),
+            DueItem(
+                key="preparation-lapse",
+                at=start + policy.preparation_deadline,
+                kind="lapse",
+                purpose="preparation_deadline",
+                summary="deadline: course lapses in preparation",
+            ),
+        ]
+    return []
+
+
+def _session_items(state: CourseState, now: datetime) -> list[DueItem]:
+    if state.phase not in (Phase.PREPARATION, Phase.DOSING):
+        return []
+    return [
+        DueItem(
+            key=f"session-{n}-reminder-{when.isoformat()}",
+            at=when - state.policy.session_reminder_lead,
+            kind="reminder",
+            purpose="session_tomorrow",
+            recipient="patient",
+            summary=f"reminder: dosing session {n} tomorrow (arrange a ride home)",
+        )
+        for n, when in sorted(state.scheduled.items())
+        # A reminder for a session that has happened, or whose time has passed, helps nobody.
+        if n > state.sessions_completed and when > now
+    ]
+
+
+def _integration_items(state: CourseState) -> list[DueItem]:
+    policy, items = state.policy, []
+    if (
+        state.phase in (Phase.DOSING, Phase.INTEGRATION)
+        and state.last_dose_at is not None
+        and not state.integration_since_last_dose
+    ):
+        n, dosed = state.sessions_completed, state.last_dose_at
+        items += [
+            DueItem(
+                key=f"integration-reminder-{n}",
+                at=dosed + policy.integration_reminder_after,
+                kind="reminder",
+                purpose="integration_due",
+                recipient="therapist",
+                summary=f"reminder: integration session due after dosing session {n}",
+            ),
+            DueItem(
+                key=f"integration-overdue-{n}",
+                at=dosed + policy.integration_due_within,
+                kind="overdue",
+                purpose="integration_session",
+                summary=f"overdue: integration session after dosing session {n}",
+            ),
+        ]
+    if state.phase is Phase.INTEGRATION and state.series_completed_at is not None:
+        anchor = max(state.series_completed_at, state.last_integration_at or state.series_completed_at)
+        at = anchor + policy.integration_gap_reminder + state.hold_credit
+        items.append(
+            DueItem(
+                key=f"integration-gap-{anchor.isoformat()}",
+                at=at,
+                kind="reminder",
+                purpose="integration_gap",
+                recipient="therapist",
+                summary="reminder: no integration session recently",
+            )
+        )
+    return items
+
+
+def _maintenance_items(state: CourseState) -> list[DueItem]:
+    due = state.maintenance_due_at
+    if state.phase is not Phase.MAINTENANCE or due is None:
+        return []
+    policy = state.policy
+    return [
+        DueItem(
+            key=f"maintenance-reminder-{due.isoformat()}",
+            at=due - policy.maintenance_reminder_lead,
+            kind="reminder",
+            purpose="maintenance_due",
+            recipient="patient",
+            summary="reminder: time to book the maintenance session",
+        ),
+        DueItem(
+            key=f"maintenance-overdue-{due.isoformat()}",
+            at=due + policy.maintenance_grace,
+            kind="maintenance_overdue",
+            purpose="maintenance_overdue",
+            recipient="patient",
+            summary="overdue: maintenance session (second reminder)",
+        ),
+    ]
+
+
+def pending(state: CourseState, now: datetime) -> list[DueItem]:
+    """Items not yet fired, earliest first. A course on hold waits for nothing."""
+    if state.terminal or state.on_hold:
+        return []
+    fired = set(state.fired)
+    items = [
+        *_phase_items(state),
+        *_session_items(state, now),
+        *_integration_items(state),
+        *_maintenance_items(state),
+    ]
+    return sorted((i for i in items if i.key not in fired), key=lambda i: (i.at, i.key))
+
+
+def next_due(state: CourseState, now: datetime) -> DueItem | None:
+    items = pending(state, now)
+    return items[0] if items else None
+
+
+def sleep_for(item: DueItem, now: datetime) -> timedelta:
+    return max(item.at - now, timedelta(0))

@@ -1,0 +1,188 @@
+"""The `CourseView` the `status` query returns, and the checklist operations staff read."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from course.rules import PREPARATION_STEPS, missing_clearance, missing_preparation
+from course.state import CourseState, Phase
+from course.timing import next_due
+
+
+class _View(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class StepStatus(_View):
+    name: str
+    status: Literal["done", "pending", "blocked"]
+    why: str | None = None
+
+
+class SessionCount(_View):
+    completed: int
+    planned: int | None
+
+
+class NextDue(_View):
+    what: str
+    at: datetime
+
+
+class Flags(_View):
+    on_hold: bool
+    needs_clinical_review: bool
+    needs_review: bool
+    overdue: bool
+
+
+class Gad7(_View):
+    baseline: int | None
+    latest: int | None
+    change: int | None
+
+
+class CourseView(_View):
+    course_id: str
+    phase: Phase
+    outcome: str | None
+    close_reasons: list[str]
+    awaiting: list[str]
+    steps: list[StepStatus]
+    dosing_sessions: SessionCount
+    next_due: NextDue | None
+    flags: Flags
+    overdue_items: list[str]
+    gad7: Gad7
+    insurance: str | None
+    clinician_id: str
+    therapist_id: str | None
+    version: int
+
+
+def awaiting(state: CourseState) -> list[str]:
+    """Step names the course is waiting for, in the order a clinician would do them."""
+    if state.terminal:
+        return []
+    if state.on_hold:
+        return ["release"]
+    if state.review_required:
+        return ["clinical-review"]
+    clearance = missing_clearance(state)
+    money = [clearance] if clearance and clearance != "eligibility" else []
+    match state.phase:
+        case Phase.ASSESSMENT:
+            return ["assessment", *money]
+        case Phase.PREPARATION:
+            return [*missing_preparation(state), *money]
+        case Phase.DOSING:
+            step = "dosing-session" if state.checked_in is not None else "check-in"
+            follow_up = [] if state.integration_since_last_dose else ["integration-session"]
+            return [step, *follow_up]
+        case Phase.INTEGRATION:
+            if state.post_series_integration_sessions == 0:
+                return ["integration-session"]
+            return ["maintenance-plan"]
+        case _:
+            return ["maintenance-session"]
+
+
+def _steps(state: CourseState) -> list[StepStatus]:
+    steps = [StepStatus(name="assessment", status="done" if state.candidacy_confirmed else "pending")]
+    clearance = missing_clearance(state)
+    steps.append(
+        StepStatus(
+            name="insurance",
+            status="done" if clearance is None else "pending",
+            why=None if clearance is None else f"waiting for {clearance}",
+        )
+    )
+    missing = set(missing_preparation(state))
+    blocked_why = None if state.candidacy_confirmed else "assessment first"
+    for name in PREPARATION_STEPS:
+        if name not in missing:
+            steps.append(StepStatus(name=name, status="done"))
+        else:
+            steps.append(StepStatus(name=name, status="blocked" if blocked_why else "pending", why=blocked_why))
+    planned = state.plan.planned_sessions if state.plan else None
+    dosing_why = None
+    if state.phase in (Phase.ASSESSMENT, Phase.PREPARATION):
+        dosing_why = "preparation incomplete"
+    elif state.on_hold:
+        dosing_why = "on hold"
+    elif state.review_required:
+        dosing_why = "clinical review required"
+    dosing_done = state.series_completed_at is not None
+    steps.append(
+        StepStatus(
+            name=f"dosing {state.sessions_completed}/{planned or '?'}",
+            status="done" if dosing_done else ("blocked" if dosing_why else "pending"),
+            why=None if dosing_done else dosing_why,
+        )
+    )
+    steps.append(
+        StepStatus(
+            name="integration after series",
+            status="done" if state.post_series_integration_sessions else ("pending" if dosing_done else "blocked"),
+            why=None if dosing_done else "after the dosing series",
+        )
+    )
+    steps.append(
+        StepStatus(
+            name="maintenance plan",
+            status="done" if state.maintenance_kind is not None else "pending",
+        )
+    )
+    return steps
+
+
+def view(state: CourseState, now: datetime) -> CourseView:
+    due = next_due(state, now)
+    baseline, latest = state.gad7_baseline, state.gad7_latest
+    return CourseView(
+        course_id=str(state.course_id),
+        phase=state.phase,
+        outcome=state.outcome,
+        close_reasons=list(state.close_reasons),
+        awaiting=awaiting(state),
+        steps=_steps(state),
+        dosing_sessions=SessionCount(
+            completed=state.sessions_completed,
+            planned=state.plan.planned_sessions if state.plan else None,
+        ),
+        next_due=NextDue(what=due.summary, at=due.at) if due else None,
+        flags=Flags(
+            on_hold=state.on_hold,
+            needs_clinical_review=state.review_required,
+            needs_review=state.needs_review,
+            overdue=bool(state.overdue),
+        ),
+        overdue_items=list(state.overdue),
+        gad7=Gad7(
+            baseline=baseline,
+            latest=latest,
+            change=None if baseline is None or latest is None else latest - baseline,
+        ),
+        insurance=state.insurance.value if state.insurance else None,
+        clinician_id=state.clinician_id,
+        therapist_id=state.therapist_id,
+        version=state.version,
+    )
+
+
+def checklist(course: CourseView) -> str:
+    """Markdown for the Temporal UI's current details: codes and step names, no patient data."""
+    marks = {"done": "[x]", "pending": "[ ]", "blocked": "[ ] (blocked)"}
+    lines = [f"**{course.phase.value}**" + (f" ({course.outcome})" if course.outcome else "")]
+    lines += [f"- {marks[s.status]} {s.name}" + (f": {s.why}" if s.why else "") for s in course.steps]
+    if course.awaiting:
+        lines.append(f"waiting for: {', '.join(course.awaiting)}")
+    if course.next_due:
+        lines.append(f"next: {course.next_due.what} at {course.next_due.at.isoformat()}")
+    flags = [name for name, on in course.flags.model_dump().items() if on]
+    if flags:
+        lines.append(f"flags: {', '.join(flags)}")
+    return "\n".join(lines)

@@ -1,0 +1,168 @@
+"""The `course` command as staff run it: a subprocess against the real dev server and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+import pytest_asyncio
+from temporalio.testing import WorkflowEnvironment
+
+from activities.eligibility import SelfPayProvider
+from activities.event_store import PostgresEventStore
+from activities.notifications import ConsoleChannel, PostgresOutbox
+from tests import story
+from tests.conftest import task_queue
+from worker.main import activities_for, build_worker
+
+pytestmark = pytest.mark.integration
+
+COURSE = [sys.executable, "-c", "from cli.main import main; main()"]
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+@dataclass
+class Cli:
+    environ: dict[str, str]
+    tmp: Path
+
+    async def __call__(self, *args: str, stdin: str | None = None, role: str = "prescriber") -> Result:
+        env = {**self.environ, "COURSE_ACTOR": f"staff-{role}", "COURSE_ROLE": role}
+        process = await asyncio.create_subprocess_exec(
+            *COURSE,
+            *args,
+            env=env,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(process.communicate(stdin.encode() if stdin else None), 60)
+        assert process.returncode is not None
+        return Result(process.returncode, out.decode(), err.decode())
+
+    def payload(self, name: str, model: Any) -> str:
+        path = self.tmp / f"{name}.json"
+        path.write_text(model.model_dump_json(exclude={"step"}))
+        return str(path)
+
+
+@pytest_asyncio.fixture
+async def cli(dev_env: WorkflowEnvironment, pg_pool: asyncpg.Pool, pg_dsn: str, tmp_path: Path) -> AsyncIterator[Cli]:
+    queue = task_queue()
+    worker = build_worker(
+        dev_env.client,
+        queue,
+        activities_for(PostgresEventStore(pg_pool), SelfPayProvider(), PostgresOutbox(pg_pool), ConsoleChannel()),
+    )
+    environ = {
+        **os.environ,
+        "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+        "COURSE_TASK_QUEUE": queue,
+        "DATABASE_URL": pg_dsn,
+    }
+    async with worker:
+        yield Cli(environ, tmp_path)
+
+
+async def test_a_clinician_takes_a_course_through_preparation_from_the_command_line(cli: Cli) -> None:
+    opened = await cli(
+        "open",
+        "--patient",
+        "pt-cli-1",
+        "--clinician",
+        "dr-ames",
+        "--self-pay",
+        "--condition",
+        "gad",
+        "--json",
+        role="operations",
+    )
+    assert opened.code == 0, opened.err
+    course = opened.json()["course_id"]
+
+    assessed = await cli("record", course, "assessment", "--data", cli.payload("a", story.assessment()))
+    assert assessed.code == 0, assessed.err
+    for actor, command in story.preparation(datetime.now(UTC)):
+        step = command.step  # type: ignore[attr-defined]
+        result = await cli(
+            "record",
+            course,
+            step,
+            "--data",
+            "-",
+            "--json",
+            stdin=command.model_dump_json(exclude={"step"}),  # type: ignore[attr-defined]
+            role=actor.role.value,
+        )
+        assert result.code == 0, (step, result.err)
+    status = await cli("status", course, "--json")
+    assert status.code == 0
+    view = status.json()
+    assert view["phase"] == "dosing" and view["awaiting"] == ["check-in"]
+
+    events = await cli("events", course, "--json")
+    assert events.code == 0, events.err
+    stream = events.json()
+    assert [e["version"] for e in stream] == list(range(1, len(stream) + 1))
+    assert stream[-1]["type"] == "PreparationCompleted"
+    assert stream[-1]["version"] == view["version"]
+
+
+async def test_bad_input_exits_2_or_3_and_writes_nothing(cli: Cli) -> None:
+    course = (await cli("open", "--patient", "pt-cli-2", "--clinician", "dr-ames", "--self-pay", "--json")).json()[
+        "course_id"
+    ]
+    await cli("record", course, "assessment", "--data", cli.payload("a", story.assessment()))
+    before = (await cli("events", course, "--json")).json()
+
+    malformed = await cli(
+        "record",
+        course,
+        "check-in",
+        "--data",
+        "-",
+        stdin='{"session_number": "one", "vitals": {}, "ride_home_arranged": true}',
+    )
+    assert malformed.code == 2 and "session_number" in malformed.err
+    not_json = await cli("record", course, "intentions", "--data", "-", stdin="{not json")
+    assert not_json.code == 2
+    unknown_step = await cli("record", course, "sedation", "--data", "-", stdin="{}")
+    assert unknown_step.code == 2 and "unknown step" in unknown_step.err
+    early = await cli("record", course, "dosing-session", "--data", cli.payload("d", story.dose(1)), role="nurse")
+    assert early.code == 2 and "preparation_incomplete" in early.err
+    nobody = await cli("record", course, "intentions", "--data", "-", stdin='{"goals": "x"}', role="")
+    assert nobody.code == 2
+    missing = await cli("status", "3f1e9c2a-0000-4000-8000-000000000000")
+    assert missing.code == 3
+    missing_record = await cli(
+        "record", "3f1e9c2a-0000-4000-8000-000000000000", "intentions", "--data", "-", stdin='{"goals": "x"}'
+    )
+    assert missing_record.code == 3
+
+    assert (await cli("events", course, "--json")).json() == before
+
+
+async def test_the_schema_of_each_step_is_printed_for_form_builders(cli: Cli) -> None:
+    result = await cli("record", "--schema", "check-in")
+    assert result.code == 0
+    schema = json.loads(result.out)
+    assert set(schema["required"]) == {"session_number", "vitals", "ride_home_arranged"}
+    assert (await cli("record", "--schema", "nope")).code == 2

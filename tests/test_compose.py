@@ -1,0 +1,325 @@
+"""Static checks for docker-compose.yml, its deploy/ scripts and docs/docker.md.
+
+No Docker needed: the compose file is parsed with PyYAML, `${VAR:-default}`
+is resolved to its default the way `docker compose` would with an empty
+environment, and the shell scripts are syntax-checked / run against stub
+`temporal` and `nc` commands.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+SETUP_SCRIPT = ROOT / "deploy" / "register-search-attributes.sh"
+DOCS = ROOT / "docs" / "docker.md"
+
+REQUIRED_SERVICES = {"postgresql", "temporal", "temporal-setup", "temporal-ui", "worker"}
+
+EXPECTED_SEARCH_ATTRIBUTES = {
+    "CoursePhase": "Keyword",
+    "AwaitingSteps": "KeywordList",
+    "ClinicianId": "Keyword",
+    "TherapistId": "Keyword",
+    "NextDueAt": "Datetime",
+    "Overdue": "Bool",
+    "OnHold": "Bool",
+    "NeedsClinicalReview": "Bool",
+    "DosingSessionsCompleted": "Int",
+    "InsuranceStatus": "Keyword",
+}
+# Type names accepted by `temporal operator search-attribute create --type`.
+VALID_SA_TYPES = {"Text", "Keyword", "Int", "Double", "Bool", "Datetime", "KeywordList"}
+
+_INTERPOLATION = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::?-(?P<default>[^}]*))?\}")
+
+
+def interpolate(value: str) -> str:
+    """Resolve compose `${VAR}` / `${VAR:-default}` with an empty environment."""
+    value = _INTERPOLATION.sub(lambda m: m.group("default") or "", value)
+    return value.replace("$$", "$")
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    assert COMPOSE_FILE.is_file(), "docker-compose.yml is missing"
+    data = yaml.safe_load(COMPOSE_FILE.read_text())
+    assert isinstance(data, dict) and isinstance(data.get("services"), dict)
+    return data
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict) -> dict:
+    return compose["services"]
+
+
+def env_of(service: dict) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) if "=" in item else (item, "") for item in env)
+    return {str(k): interpolate(str(v)) for k, v in env.items()}
+
+
+def published_ports(service: dict) -> list[tuple[int, int]]:
+    """(host_port, container_port) pairs for short and long port syntax."""
+    pairs = []
+    for entry in service.get("ports") or []:
+        if isinstance(entry, dict):
+            if "published" in entry:
+                pairs.append((int(interpolate(str(entry["published"]))), int(entry["target"])))
+            continue
+        parts = interpolate(str(entry)).split("/")[0].split(":")
+        if len(parts) >= 2:
+            pairs.append((int(parts[-2]), int(parts[-1])))
+    return pairs
+
+
+def depends_on_names(service: dict) -> list[str]:
+    deps = service.get("depends_on") or []
+    return list(deps) if isinstance(deps, (list, dict)) else []
+
+
+def parse_search_attributes(script: str) -> dict[str, str]:
+    calls = re.findall(r"^\s*create_search_attribute\s+(\S+)\s+(\S+)\s*$", script, re.MULTILINE)
+    names = [name for name, _ in calls]
+    assert len(names) == len(set(names)), f"duplicate search attributes: {names}"
+    return dict(calls)
+
+
+# --- compose structure ------------------------------------------------------
+
+
+def test_required_services_exist(services: dict) -> None:
+    missing = REQUIRED_SERVICES - set(services)
+    assert not missing, f"missing services: {sorted(missing)}"
+
+
+def test_published_ports(services: dict) -> None:
+    assert (5432, 5432) in published_ports(services["postgresql"])
+    assert (7233, 7233) in published_ports(services["temporal"])
+    assert (8233, 8080) in published_ports(services["temporal-ui"])
+
+
+def test_no_host_port_published_twice(services: dict) -> None:
+    host_ports = [hp for svc in services.values() for hp, _ in published_ports(svc)]
+    assert len(host_ports) == len(set(host_ports)), host_ports
+
+
+def test_depends_on_names_existing_services(services: dict) -> None:
+    valid_conditions = {
+        "service_started",
+        "service_healthy",
+        "service_completed_successfully",
+    }
+    for name, svc in services.items():
+        deps = svc.get("depends_on") or []
+        for dep in depends_on_names(svc):
+            assert dep in services, f"{name} depends on unknown service {dep!r}"
+            assert dep != name, f"{name} depends on itself"
+            if isinstance(deps, dict):
+                condition = (deps[dep] or {}).get("condition", "service_started")
+                assert condition in valid_conditions, f"{name} -> {dep}: {condition}"
+                if condition == "service_healthy":
+                    assert "healthcheck" in services[dep], f"{dep} has no healthcheck"
+
+
+def test_images_are_pinned(services: dict) -> None:
+    for name, svc in services.items():
+        if "image" not in svc:
+            assert "build" in svc, f"{name} has neither image nor build"
+            continue
+        image = interpolate(svc["image"])
+        assert ":" in image.rsplit("/", 1)[-1], f"{name}: image {image!r} has no tag"
+        assert not image.endswith(":latest"), f"{name}: image {image!r} uses :latest"
+
+
+def test_temporal_uses_server_image_with_postgres(services: dict) -> None:
+    temporal = services["temporal"]
+    assert interpolate(temporal["image"]).startswith("temporalio/server:")
+    env = env_of(temporal)
+    assert env["DB"] == "postgres12"
+    assert env["POSTGRES_SEEDS"] == "postgresql"
+    assert env["BIND_ON_IP"] == "0.0.0.0"
+    assert "healthcheck" in temporal
+    assert temporal.get("restart") in {"always", "unless-stopped"}
+
+
+def test_schema_job_runs_before_server(services: dict) -> None:
+    deps = services["temporal"]["depends_on"]
+    schema_jobs = [
+        dep for dep, spec in deps.items() if (spec or {}).get("condition") == "service_completed_successfully"
+    ]
+    assert schema_jobs, "temporal must wait for a schema setup job"
+    job = services[schema_jobs[0]]
+    assert interpolate(job["image"]).startswith("temporalio/admin-tools:")
+    mounted = " ".join(job.get("volumes", []))
+    script = ROOT / mounted.split(":")[0].lstrip("./")
+    assert "temporal-sql-tool" in script.read_text()
+
+
+def test_postgres_has_healthcheck_and_courses_init(services: dict) -> None:
+    pg = services["postgresql"]
+    assert interpolate(pg["image"]).startswith("postgres:16")
+    assert "pg_isready" in " ".join(pg["healthcheck"]["test"])
+    init_mounts = [v for v in pg["volumes"] if "/docker-entrypoint-initdb.d/" in v]
+    assert init_mounts, "no init script for the courses database"
+    init_script = (ROOT / init_mounts[0].split(":")[0]).read_text()
+    assert "CREATE DATABASE" in init_script and "CREATE ROLE" in init_script
+    env = env_of(pg)
+    assert env["COURSE_DB_NAME"] == "courses" and env["COURSE_DB_USER"] == "course"
+
+
+def test_worker_environment(services: dict) -> None:
+    env = env_of(services["worker"])
+    for key in ("TEMPORAL_ADDRESS", "DATABASE_URL", "COURSE_TASK_QUEUE", "TEMPORAL_NAMESPACE"):
+        assert env.get(key), f"worker env {key} missing/empty"
+    assert env["TEMPORAL_ADDRESS"] == "temporal:7233"
+    assert env["TEMPORAL_NAMESPACE"] == "default"
+    assert env["COURSE_TASK_QUEUE"] == "treatment-courses"
+    assert env["DATABASE_URL"] == "postgresql://course:course@postgresql:5432/courses"
+
+
+def test_worker_is_scalable(services: dict) -> None:
+    worker = services["worker"]
+    assert "container_name" not in worker, "container_name prevents --scale"
+    assert not worker.get("ports"), "published ports prevent --scale"
+    assert worker.get("restart") == "unless-stopped"
+    deps = worker["depends_on"]
+    assert deps["temporal"]["condition"] == "service_healthy"
+    assert deps["postgresql"]["condition"] == "service_healthy"
+    assert deps["temporal-setup"]["condition"] == "service_completed_successfully"
+
+
+def test_ui_points_at_temporal(services: dict) -> None:
+    env = env_of(services["temporal-ui"])
+    assert env["TEMPORAL_ADDRESS"] == "temporal:7233"
+    assert env.get("TEMPORAL_CORS_ORIGINS")
+    assert "TEMPORAL_CODEC_ENDPOINT" in COMPOSE_FILE.read_text()
+
+
+def test_mounted_host_paths_exist(services: dict) -> None:
+    for name, svc in services.items():
+        for volume in svc.get("volumes") or []:
+            source = volume.split(":")[0] if isinstance(volume, str) else volume.get("source", "")
+            if source.startswith("."):
+                assert (ROOT / source).exists(), f"{name}: mount source {source} missing"
+
+
+def test_setup_job_runs_the_registration_script(services: dict) -> None:
+    setup = services["temporal-setup"]
+    assert interpolate(setup["image"]).startswith("temporalio/admin-tools:")
+    mounts = {v.split(":")[0]: v.split(":")[1] for v in setup["volumes"]}
+    container_path = mounts.get("./deploy/register-search-attributes.sh")
+    assert container_path, "register-search-attributes.sh is not mounted"
+    command = setup["command"] if isinstance(setup["command"], str) else " ".join(setup["command"])
+    assert container_path in command
+    assert setup["depends_on"]["temporal"]["condition"] == "service_healthy"
+
+
+# --- setup script -----------------------------------------------------------
+
+
+def test_script_registers_all_search_attributes() -> None:
+    script = SETUP_SCRIPT.read_text()
+    assert parse_search_attributes(script) == EXPECTED_SEARCH_ATTRIBUTES
+    assert set(EXPECTED_SEARCH_ATTRIBUTES.values()) <= VALID_SA_TYPES
+    assert "temporal operator search-attribute create" in script
+    assert "temporal operator namespace create" in script
+
+
+@pytest.mark.parametrize("script", sorted((ROOT / "deploy").rglob("*.sh")), ids=lambda p: p.name)
+def test_shell_scripts_parse(script: Path) -> None:
+    sh = shutil.which("sh")
+    if sh is None:
+        pytest.skip("no sh available")
+    result = subprocess.run([sh, "-n", str(script)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+
+
+def _write_stub(path: Path, body: str) -> None:
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+
+
+def _run_setup_script(tmp_path: Path, existing: dict[str, str]) -> subprocess.CompletedProcess:
+    """Run the script with stub nc/temporal; `existing` = SAs already on the server."""
+    if shutil.which("sh") is None:
+        pytest.skip("no sh available")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "calls.log"
+    _write_stub(bin_dir / "nc", "exit 0\n")
+    _write_stub(bin_dir / "getent", "exit 2\n")
+    existing_cases = "".join(
+        f'    {name}) [ "$type" = {typ} ] && {{ echo "already exists"; exit 0; }};'
+        f' echo "search attribute {name} already exists and has different type"; exit 1 ;;\n'
+        for name, typ in existing.items()
+    )
+    _write_stub(
+        bin_dir / "temporal",
+        f'echo "$*" >> "{log}"\n'
+        'case "$*" in\n'
+        '  "operator namespace describe"*) exit 1 ;;\n'
+        '  "operator search-attribute create"*)\n'
+        '    name=""; type=""\n'
+        "    while [ $# -gt 0 ]; do\n"
+        '      case "$1" in --name) name="$2"; shift ;; --type) type="$2"; shift ;; esac\n'
+        "      shift\n"
+        "    done\n"
+        '    case "$name" in\n'
+        f"{existing_cases}"
+        "    esac\n"
+        '    echo "Search attributes have been added"; exit 0 ;;\n'
+        "esac\n"
+        "exit 0\n",
+    )
+    env = {
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        "TEMPORAL_ADDRESS": "temporal:7233",
+        "SETUP_MAX_ATTEMPTS": "2",
+        "SETUP_RETRY_SLEEP": "0",
+    }
+    result = subprocess.run(["sh", str(SETUP_SCRIPT)], capture_output=True, text=True, env=env, timeout=60, check=False)
+    result.calls = log.read_text().splitlines() if log.exists() else []  # type: ignore[attr-defined]
+    return result
+
+
+def test_setup_script_creates_namespace_and_attributes(tmp_path: Path) -> None:
+    result = _run_setup_script(tmp_path, existing={"CoursePhase": "Keyword"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    calls = result.calls  # type: ignore[attr-defined]
+    assert any(c.startswith("operator namespace create") and "--namespace default" in c for c in calls)
+    created = {}
+    for call in calls:
+        m = re.search(r"search-attribute create .*--namespace default --name (\S+) --type (\S+)", call)
+        if m:
+            created[m.group(1)] = m.group(2)
+    assert created == EXPECTED_SEARCH_ATTRIBUTES
+
+
+def test_setup_script_fails_on_type_conflict(tmp_path: Path) -> None:
+    result = _run_setup_script(tmp_path, existing={"Overdue": "Keyword"})
+    assert result.returncode != 0
+    assert "Overdue" in result.stderr
+
+
+# --- docs -------------------------------------------------------------------
+
+
+def test_docs_mention_ports_and_usage() -> None:
+    text = DOCS.read_text()
+    for port in ("5432", "7233", "8233"):
+        assert port in text, f"docs/docker.md does not mention port {port}"
+    assert "--scale worker=3" in text
+    assert "docker compose up -d" in text
+    assert "TEMPORAL_ADDRESS=localhost:7233" in text
+    assert len(text.splitlines()) < 80

@@ -1,0 +1,1 @@
+"""Composition root: settings, logging, the data converter, the database and the worker."""

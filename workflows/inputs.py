@@ -1,0 +1,37 @@
+"""The workflow's start input, shared by the workflow, the CLI and tests."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from course.commands import Actor, Condition
+from course.policy import CoursePolicy
+from course.state import CourseState
+
+TASK_QUEUE = "treatment-courses"
+WORKFLOW_TYPE = "TreatmentCourse"
+
+
+def workflow_id(course_id: UUID | str) -> str:
+    return f"course-{course_id}"
+
+
+class OpenCourse(BaseModel):
+    """Everything a course starts with; `snapshot` is set only by continue-as-new."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    course_id: UUID
+    patient_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")
+    clinician_id: str = Field(min_length=1, max_length=64)
+    therapist_id: str | None = Field(None, min_length=1, max_length=64)
+    condition: Condition | None = None
+    planned_sessions: int | None = Field(None, ge=1, le=52)
+    payer_id: str | None = None
+    member_ref: str | None = None
+    self_pay: bool = False
+    policy: CoursePolicy = CoursePolicy()
+    opened_by: Actor
+    snapshot: CourseState | None = None

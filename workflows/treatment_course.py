@@ -1,0 +1,272 @@
+"""TreatmentCourseWorkflow: validate with the decider, append through an activity, then fold.
+
+Every clinician step is the `record` update. Its validator runs `decide`, so a command that breaks
+a rule is rejected before anything reaches history or PostgreSQL. The handler re-decides under a
+lock (handlers interleave while activities run), appends the events, and only then folds them
+into the state: the state is always what the event store holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.ports import (
+        APPEND_EVENTS,
+        CHECK_ELIGIBILITY,
+        SEND_NOTIFICATION,
+        AppendResult,
+        DeliveryResult,
+        EligibilityRequest,
+        EligibilityResult,
+        EventBatch,
+        Notification,
+    )
+    from course.commands import (
+        SYSTEM_ACTOR,
+        Actor,
+        Command,
+        InsuranceStatus,
+        RecordEligibility,
+        StepRequest,
+        Tick,
+    )
+    from course.decider import decide
+    from course.errors import RuleViolation
+    from course.events import CourseOpened, DomainEvent, EventEnvelope, EventMetadata, ReminderSent
+    from course.state import CourseState, evolve, fold
+    from course.timing import DueItem, next_due
+    from course.view import CourseView, checklist, view
+    from workflows.inputs import WORKFLOW_TYPE, OpenCourse, workflow_id
+
+APPEND_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=30),
+    non_retryable_error_types=["ConcurrencyError"],
+)
+ELIGIBILITY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=1))
+# Past this many history events a run hands over to a fresh one (continue-as-new).
+HISTORY_EVENTS_PER_RUN = 2000
+
+
+def rejection(violation: RuleViolation) -> ApplicationError:
+    """The rejected update a clinician sees: stable code in `type`'s details, plain message."""
+    return ApplicationError(violation.message, violation.code, type="RuleViolation", non_retryable=True)
+
+
+@workflow.defn(name=WORKFLOW_TYPE)
+class TreatmentCourseWorkflow:
+    @workflow.init
+    def __init__(self, request: OpenCourse) -> None:
+        self._lock = asyncio.Lock()
+        self._unsaved: list[EventEnvelope] = []
+        if request.snapshot is not None:
+            self._state = request.snapshot
+            self._ready = True
+            return
+        opened = CourseOpened(
+            course_id=request.course_id,
+            patient_id=request.patient_id,
+            clinician_id=request.clinician_id,
+            therapist_id=request.therapist_id,
+            condition=request.condition,
+            planned_sessions=request.planned_sessions,
+            payer_id=request.payer_id,
+            self_pay=request.self_pay,
+            policy=request.policy,
+        )
+        self._unsaved = self._envelopes(None, [opened], request.opened_by, None)
+        state = evolve(None, self._unsaved[0])
+        self._state = state
+        # Updates wait until CourseOpened is durable, so no step is stored before the course.
+        self._ready = False
+
+    @workflow.run
+    async def run(self, request: OpenCourse) -> CourseView:
+        if self._unsaved:
+            async with self._lock:
+                await self._store(self._unsaved, self._state.version - 1)
+                self._unsaved = []
+            self._ready = True
+            self._publish()
+            result = await self._check_eligibility(request)
+            async with self._lock:
+                await self._apply(RecordEligibility(status=result.status, reason=result.reason), SYSTEM_ACTOR, None)
+        else:
+            self._publish()
+        await self._keep_time(request)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._view()
+
+    @workflow.update
+    async def record(self, request: StepRequest) -> CourseView:
+        await workflow.wait_condition(lambda: self._ready)
+        async with self._lock:
+            try:
+                await self._apply(request.command, request.actor, workflow.current_update_info())
+            except RuleViolation as violation:
+                raise rejection(violation) from None
+        return self._view()
+
+    @record.validator
+    def _validate_record(self, request: StepRequest) -> None:
+        try:
+            decide(self._state, request.command, request.actor, workflow.now())
+        except RuleViolation as violation:
+            raise rejection(violation) from None
+
+    @workflow.query
+    def status(self) -> CourseView:
+        return self._view()
+
+    @workflow.query
+    def state(self) -> CourseState:
+        return self._state
+
+    # --- the shell ----------------------------------------------------------------------------
+
+    def _view(self) -> CourseView:
+        return view(self._state, workflow.now())
+
+    def _envelopes(
+        self,
+        state: CourseState | None,
+        events: list[DomainEvent],
+        actor: Actor,
+        update: workflow.UpdateInfo | None,
+    ) -> list[EventEnvelope]:
+        info = workflow.info()
+        base = state.version if state is not None else 0
+        metadata = EventMetadata(
+            actor=actor, update_id=update.id if update else None, workflow_id=info.workflow_id, run_id=info.run_id
+        )
+        stream_id = state.stream_id if state is not None else info.workflow_id
+        return [
+            EventEnvelope(
+                event_id=workflow.uuid4(),
+                stream_id=stream_id,
+                version=base + offset,
+                occurred_at=workflow.now(),
+                metadata=metadata,
+                event=event,
+            )
+            for offset, event in enumerate(events, start=1)
+        ]
+
+    async def _apply(self, command: Command, actor: Actor, update: workflow.UpdateInfo | None) -> None:
+        """Decide, notify, append, fold. The caller holds the lock."""
+        events = decide(self._state, command, actor, workflow.now())
+        if not events:
+            return
+        envelopes = self._envelopes(self._state, events, actor, update)
+        for envelope in envelopes:
+            if isinstance(envelope.event, ReminderSent):
+                await self._notify(envelope.event)
+        await self._store(envelopes, self._state.version)
+        self._state = fold(self._state, envelopes) or self._state
+        self._publish()
+
+    async def _store(self, envelopes: list[EventEnvelope], expected_version: int) -> None:
+        first, last = envelopes[0], envelopes[-1]
+        await workflow.execute_activity(
+            APPEND_EVENTS,
+            EventBatch(stream_id=first.stream_id, expected_version=expected_version, events=envelopes),
+            result_type=AppendResult,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=APPEND_RETRY,
+            summary=f"store {', '.join(e.type for e in envelopes)} (v{first.version}-{last.version})",
+        )
+
+    async def _notify(self, reminder: ReminderSent) -> None:
+        state = self._state
+        recipient_id = {
+            "patient": state.patient_id,
+            "clinician": state.clinician_id,
+            "therapist": state.therapist_id,
+            "operations": None,
+        }[reminder.recipient]
+        await workflow.execute_activity(
+            SEND_NOTIFICATION,
+            Notification(
+                idempotency_key=f"{workflow.info().workflow_id}:{reminder.key}",
+                stream_id=state.stream_id,
+                purpose=reminder.purpose,
+                recipient=reminder.recipient,
+                recipient_id=recipient_id,
+                due_at=reminder.due_at,
+            ),
+            result_type=DeliveryResult,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=APPEND_RETRY,
+            summary=f"notify {reminder.recipient}: {reminder.purpose}",
+        )
+
+    async def _check_eligibility(self, request: OpenCourse) -> EligibilityResult:
+        try:
+            result: EligibilityResult = await workflow.execute_activity(
+                CHECK_ELIGIBILITY,
+                EligibilityRequest(
+                    course_id=str(request.course_id),
+                    payer_id=request.payer_id,
+                    member_ref=request.member_ref,
+                    self_pay=request.self_pay,
+                ),
+                result_type=EligibilityResult,
+                start_to_close_timeout=timedelta(seconds=30),
+                schedule_to_close_timeout=timedelta(minutes=10),
+                retry_policy=ELIGIBILITY_RETRY,
+                summary="check insurance eligibility",
+            )
+            return result
+        except ActivityError:
+            # A payer that cannot be reached is not a reason to stall the course: staff clear it.
+            return EligibilityResult(status=InsuranceStatus.UNKNOWN, reason="payer_unreachable")
+
+    async def _keep_time(self, request: OpenCourse) -> None:
+        """Sleep until the next reminder, overdue flag or deadline; re-plan when the state moves."""
+        timer: asyncio.Task[None] | None = None
+        planned: DueItem | None = None
+        while not self._state.terminal:
+            now = workflow.now()
+            due = next_due(self._state, now)
+            if due is not None and due.at <= now:
+                async with self._lock:
+                    await self._apply(Tick(), SYSTEM_ACTOR, None)
+                continue
+            if self._should_continue_as_new():
+                if timer is not None:
+                    timer.cancel()
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(request.model_copy(update={"snapshot": self._state}))
+            if due != planned:
+                if timer is not None:
+                    timer.cancel()
+                timer = None
+                if due is not None:
+                    timer = asyncio.create_task(workflow.sleep(due.at - now, summary=due.summary))
+                planned = due
+            await workflow.wait_condition(self._moved_or_rang(self._state.version, timer))
+            if timer is not None and timer.done():
+                timer, planned = None, None
+        if timer is not None:
+            timer.cancel()
+
+    def _moved_or_rang(self, version: int, timer: asyncio.Task[None] | None) -> Callable[[], bool]:
+        return lambda: self._state.version != version or (timer is not None and timer.done())
+
+    def _should_continue_as_new(self) -> bool:
+        info = workflow.info()
+        too_long = info.get_current_history_length() > HISTORY_EVENTS_PER_RUN
+        return info.is_continue_as_new_suggested() or too_long
+
+    def _publish(self) -> None:
+        workflow.set_current_details(checklist(self._view()))
+
+
+__all__ = ["TreatmentCourseWorkflow", "workflow_id"]
