@@ -222,6 +222,15 @@ async def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
     return OK
 
 
+async def cmd_setup_cluster(args: argparse.Namespace, settings: Settings) -> int:
+    from worker.cluster import register_search_attributes  # noqa: PLC0415
+
+    client = await _client(settings)
+    added = await register_search_attributes(client.temporal, settings.temporal_namespace)
+    _print(args, {"registered": added}, f"registered {len(added)} search attribute(s): {', '.join(added) or '-'}")
+    return OK
+
+
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     from worker.database import database_url, migrate  # noqa: PLC0415
 
@@ -245,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("dev", "run everything locally: Temporal dev server + UI, PostgreSQL, worker"),
         ("worker", "run a worker"),
         ("migrate", "apply database migrations"),
+        ("setup-cluster", "register the search attributes on a Temporal cluster"),
     ]:
         _common(sub.add_parser(name, help=text))
 
@@ -298,6 +308,7 @@ _ASYNC: dict[str, Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, i
     "release": cmd_lifecycle,
     "withdraw": cmd_lifecycle,
     "reassign": cmd_lifecycle,
+    "setup-cluster": cmd_setup_cluster,
 }
 
 

@@ -20,6 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from cli.client import CourseClient
 from worker.binaries import temporal_cli, temporal_test_server
+from worker.cluster import register_search_attributes
 from worker.converter import data_converter
 from worker.database import create_pool, migrate
 from worker.dev import SQLITE_PRAGMAS
@@ -95,6 +96,7 @@ async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
         data_converter=data_converter(), test_server_existing_path=temporal_test_server()
     )
     async with env:
+        await register_search_attributes(env.client, env.client.namespace, check_first=False)
         yield env
 
 

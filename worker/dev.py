@@ -55,9 +55,14 @@ def dev_server_command(settings: Settings, data_dir: Path, extra: tuple[str, ...
     return command + list(extra)
 
 
-def wait_for_port(host: str, port: int, timeout: float = 60.0) -> None:
+def wait_for_server(server: subprocess.Popen[bytes], host: str, port: int, log: Path, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if server.poll() is not None:
+            tail = log.read_text(errors="replace").splitlines()[-15:]
+            raise RuntimeError(
+                f"the Temporal dev server exited ({server.returncode}); its log ({log}) ends:\n" + "\n".join(tail)
+            )
         with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=1):
             return
         time.sleep(0.2)
@@ -68,7 +73,8 @@ def run_dev(settings: Settings) -> int:
     data_dir = settings.course_data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     host, _, port = settings.temporal_address.rpartition(":")
-    server_log = (data_dir / "temporal-server.log").open("ab")
+    log_path = data_dir / "temporal-server.log"
+    server_log = log_path.open("ab")
     server = subprocess.Popen(  # noqa: S603 - our own binary, fixed arguments
         dev_server_command(settings, data_dir),
         stdout=server_log,
@@ -77,7 +83,7 @@ def run_dev(settings: Settings) -> int:
     )
     pg_server = None
     try:
-        wait_for_port(host or "127.0.0.1", int(port or 7233))
+        wait_for_server(server, host or "127.0.0.1", int(port or 7233), log_path)
         if settings.database_url:
             dsn = settings.database_url
         else:
@@ -93,6 +99,8 @@ def run_dev(settings: Settings) -> int:
         print("Worker running; Ctrl-C stops everything.", flush=True)
         stop = asyncio.Event()
         asyncio.run(_serve(settings, dsn, stop))
+        return 0
+    except KeyboardInterrupt:  # Ctrl-C before the worker took over the signal: a normal stop
         return 0
     finally:
         server.send_signal(signal.SIGTERM)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -18,6 +19,7 @@ from activities.eligibility import EligibilityActivities, provider_named
 from activities.event_store import EventStoreActivities, PostgresEventStore
 from activities.notifications import ConsoleChannel, NotificationActivities, PostgresOutbox
 from activities.ports import Channel, EligibilityProvider, EventStore, Outbox
+from worker.cluster import missing_search_attributes, registration_commands
 from worker.converter import data_converter
 from worker.database import create_pool, database_url, migrate
 from worker.logging import configure_logging
@@ -54,12 +56,27 @@ async def connect(settings: Settings) -> Client:
     )
 
 
+class MissingSearchAttributes(Exception):
+    """Courses would fail to publish their state to the Temporal UI: refuse to start."""
+
+
+async def check_cluster(client: Client, settings: Settings) -> None:
+    missing = await missing_search_attributes(client, settings.temporal_namespace)
+    if missing:
+        commands = "\n".join(registration_commands(settings.temporal_namespace, settings.temporal_address))
+        raise MissingSearchAttributes(
+            f"search attributes missing in namespace {settings.temporal_namespace}: {', '.join(missing)}.\n"
+            f"Run `course setup-cluster`, or:\n{commands}"
+        )
+
+
 async def run_worker(settings: Settings, dsn: str | None = None, stop: asyncio.Event | None = None) -> None:
+    client = await connect(settings)
+    await check_cluster(client, settings)
     dsn = dsn or database_url(settings.database_url, settings.course_data_dir)
     await migrate(dsn)
     pool = await create_pool(dsn)
     try:
-        client = await connect(settings)
         worker = build_worker(
             client,
             settings.course_task_queue,
@@ -89,6 +106,9 @@ def main() -> None:
     code = 0
     try:
         asyncio.run(run_worker(settings))
+    except MissingSearchAttributes as missing:
+        print(f"error: {missing}", file=sys.stderr)
+        code = 1
     except Exception:
         log.exception("worker failed")
         code = 1

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from temporalio.common import SearchAttributeKey
+from typing import Any
+
+from temporalio.common import SearchAttributeKey, SearchAttributeUpdate, SearchAttributeValue
+
+from course.view import CourseView
 
 COURSE_PHASE = SearchAttributeKey.for_keyword("CoursePhase")
 AWAITING_STEPS = SearchAttributeKey.for_keyword_list("AwaitingSteps")
@@ -15,7 +19,7 @@ NEEDS_CLINICAL_REVIEW = SearchAttributeKey.for_bool("NeedsClinicalReview")
 DOSING_SESSIONS_COMPLETED = SearchAttributeKey.for_int("DosingSessionsCompleted")
 INSURANCE_STATUS = SearchAttributeKey.for_keyword("InsuranceStatus")
 
-ALL = (
+ALL: tuple[SearchAttributeKey[Any], ...] = (
     COURSE_PHASE,
     AWAITING_STEPS,
     CLINICIAN_ID,
@@ -42,3 +46,33 @@ CLI_TYPES = {
 
 def cli_definitions() -> list[tuple[str, str]]:
     return [(key.name, CLI_TYPES[key.indexed_value_type.name.removeprefix("INDEXED_VALUE_TYPE_")]) for key in ALL]
+
+
+IndexedValues = dict[str, SearchAttributeValue | None]
+
+
+def values_for(course: CourseView) -> IndexedValues:
+    """What each attribute should say about a course; None clears it. Codes and opaque ids only."""
+    return {
+        COURSE_PHASE.name: course.phase.value,
+        AWAITING_STEPS.name: list(course.awaiting),
+        CLINICIAN_ID.name: course.clinician_id,
+        THERAPIST_ID.name: course.therapist_id,
+        NEXT_DUE_AT.name: course.next_due.at if course.next_due else None,
+        OVERDUE.name: course.flags.overdue,
+        ON_HOLD.name: course.flags.on_hold,
+        NEEDS_CLINICAL_REVIEW.name: course.flags.needs_clinical_review or course.flags.needs_review,
+        DOSING_SESSIONS_COMPLETED.name: course.dosing_sessions.completed,
+        INSURANCE_STATUS.name: course.insurance,
+    }
+
+
+def changes(before: IndexedValues, after: IndexedValues) -> list[SearchAttributeUpdate[Any]]:
+    """Only what moved: an upsert is a history event, so unchanged values are not re-sent."""
+    updates: list[SearchAttributeUpdate[Any]] = []
+    for key in ALL:
+        if key.name in before and before[key.name] == after[key.name]:
+            continue
+        value = after[key.name]
+        updates.append(key.value_unset() if value is None or value == [] else key.value_set(value))
+    return updates

@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
     from course.state import CourseState, evolve, fold
     from course.timing import DueItem, next_due
     from course.view import CourseView, checklist, view
+    from workflows import search_attributes
     from workflows.inputs import WORKFLOW_TYPE, OpenCourse, workflow_id
 
 APPEND_RETRY = RetryPolicy(
@@ -65,6 +66,7 @@ class TreatmentCourseWorkflow:
     @workflow.init
     def __init__(self, request: OpenCourse) -> None:
         self._lock = asyncio.Lock()
+        self._indexed: search_attributes.IndexedValues = {}
         self._unsaved: list[EventEnvelope] = []
         if request.snapshot is not None:
             self._state = request.snapshot
@@ -266,7 +268,14 @@ class TreatmentCourseWorkflow:
         return info.is_continue_as_new_suggested() or too_long
 
     def _publish(self) -> None:
-        workflow.set_current_details(checklist(self._view()))
+        """Keep what operations staff see in the Temporal UI true to the state."""
+        course = self._view()
+        workflow.set_current_details(checklist(course))
+        values = search_attributes.values_for(course)
+        updates = search_attributes.changes(self._indexed, values)
+        if updates:
+            workflow.upsert_search_attributes(updates)
+            self._indexed = values
 
 
 __all__ = ["TreatmentCourseWorkflow", "workflow_id"]

@@ -1,0 +1,104 @@
+"""`course dev` as a person runs it: one command up, courses survive a restart, Ctrl-C stops all."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+COURSE = [sys.executable, "-c", "from cli.main import main; main()"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+class DevStack:
+    def __init__(self, data_dir: Path) -> None:
+        self.grpc, self.ui = _free_port(), _free_port()
+        self.env = {**os.environ, "TEMPORAL_ADDRESS": f"127.0.0.1:{self.grpc}", "TEMPORAL_UI_PORT": str(self.ui),
+                    "COURSE_DATA_DIR": str(data_dir), "COURSE_ACTOR": "ops-1", "COURSE_ROLE": "operations"}
+        self.env.pop("DATABASE_URL", None)  # the default: embedded PostgreSQL under the data folder
+        self.process: subprocess.Popen[str] | None = None
+        self.output: list[str] = []
+        self.database_url = ""
+
+    def start(self, timeout: float = 120) -> None:
+        self.process = subprocess.Popen([*COURSE, "dev"], env=self.env, stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT, text=True)
+        assert self.process.stdout is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if not line and self.process.poll() is not None:
+                raise AssertionError("course dev exited early:\n" + "".join(self.output))
+            self.output.append(line)
+            found = re.search(r"export DATABASE_URL='([^']+)'", line)
+            if found:
+                self.database_url = found.group(1)
+            if "Worker running" in line:
+                return
+        raise AssertionError("course dev did not come up:\n" + "".join(self.output))
+
+    def stop(self) -> int:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGINT)
+        out, _ = self.process.communicate(timeout=60)
+        self.output.append(out)
+        return self.process.returncode
+
+    def course(self, *args: str) -> subprocess.CompletedProcess[str]:
+        env = {**self.env, "DATABASE_URL": self.database_url}
+        return subprocess.run([*COURSE, *args], env=env, capture_output=True, text=True, timeout=60, check=False)
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[DevStack]:
+    stack = DevStack(tmp_path / "course-data")
+    yield stack
+    if stack.process is not None and stack.process.poll() is None:
+        stack.process.kill()
+
+
+def test_course_dev_runs_everything_and_keeps_courses_across_a_restart(stack: DevStack, tmp_path: Path) -> None:
+    stack.start()
+    assert f"http://localhost:{stack.ui}" in "".join(stack.output)
+    assert _listening(stack.ui), "the Temporal UI is not served"
+    opened = stack.course("open", "--patient", "pt-dev-1", "--clinician", "dr-1", "--self-pay", "--json")
+    assert opened.returncode == 0, opened.stderr
+    course = json.loads(opened.stdout)["course_id"]
+    assert stack.course("status", course).returncode == 0
+
+    assert stack.stop() == 0
+    assert not _listening(stack.grpc), "the Temporal dev server outlived Ctrl-C"
+    assert not (tmp_path / "course-data" / "postgres" / "postmaster.pid").exists(), "PostgreSQL still running"
+
+    stack.start()
+    status = stack.course("status", course, "--json")
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["course_id"] == course
+    events = stack.course("events", course, "--json")
+    assert events.returncode == 0, events.stderr
+    assert [e["type"] for e in json.loads(events.stdout)][:2] == ["CourseOpened", "EligibilityChecked"]
+    assert stack.stop() == 0
