@@ -37,16 +37,23 @@ def _listening(port: int) -> bool:
 class DevStack:
     def __init__(self, data_dir: Path) -> None:
         self.grpc, self.ui = _free_port(), _free_port()
-        self.env = {**os.environ, "TEMPORAL_ADDRESS": f"127.0.0.1:{self.grpc}", "TEMPORAL_UI_PORT": str(self.ui),
-                    "COURSE_DATA_DIR": str(data_dir), "COURSE_ACTOR": "ops-1", "COURSE_ROLE": "operations"}
+        self.env = {
+            **os.environ,
+            "TEMPORAL_ADDRESS": f"127.0.0.1:{self.grpc}",
+            "TEMPORAL_UI_PORT": str(self.ui),
+            "COURSE_DATA_DIR": str(data_dir),
+            "COURSE_ACTOR": "ops-1",
+            "COURSE_ROLE": "operations",
+        }
         self.env.pop("DATABASE_URL", None)  # the default: embedded PostgreSQL under the data folder
         self.process: subprocess.Popen[str] | None = None
         self.output: list[str] = []
         self.database_url = ""
 
     def start(self, timeout: float = 120) -> None:
-        self.process = subprocess.Popen([*COURSE, "dev"], env=self.env, stdout=subprocess.PIPE,
-                                        stderr=subprocess.STDOUT, text=True)
+        self.process = subprocess.Popen(
+            [*COURSE, "dev"], env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
         assert self.process.stdout is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
