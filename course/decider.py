@@ -81,13 +81,17 @@ def decide(state: CourseState, command: Command, actor: Actor, now: datetime) ->
     """The events a command produces, or a RuleViolation saying why not. Nothing else."""
     if isinstance(command, Tick):
         return _tick(state, now)
+    if isinstance(command, RecordEligibility):
+        # The payer's answer can arrive after the course closed, and is asked for once: a late or
+        # repeated answer is moot, never an error that would fail the workflow task.
+        if state.terminal or state.insurance is not None:
+            return []
+        return _then_prepared(state, [EligibilityChecked(status=command.status, reason=command.reason)], now)
     if state.terminal:
         raise RuleViolation(
             "course_closed",
             f"This course is closed ({state.outcome}); it accepts no further steps.",
         )
-    if isinstance(command, RecordEligibility):
-        return _then_prepared(state, [EligibilityChecked(status=command.status, reason=command.reason)], now)
     allowed = STEP_ROLES[command.step]
     require(
         actor.role in allowed,

@@ -124,8 +124,14 @@ class CourseState(BaseModel):
     hold_reason: str | None = None
     held_since: AwareDatetime | None = None
     # Reminders and deadlines move back by the time spent on hold: a paused course should not
-    # lapse, or be flagged overdue, for time in which the clinic told it to wait.
+    # lapse, or be flagged overdue, for time in which the clinic told it to wait. `hold_credit`
+    # is all time on hold so far; each clock remembers the credit when it started, and is
+    # shifted by the hold time since (`shift`).
     hold_credit: timedelta = timedelta(0)
+    phase_hold_mark: timedelta = timedelta(0)
+    dose_hold_mark: timedelta = timedelta(0)
+    integration_hold_mark: timedelta = timedelta(0)
+    maintenance_hold_mark: timedelta = timedelta(0)
     overdue: list[str] = []
     fired: list[str] = []
 
@@ -135,6 +141,10 @@ class CourseState(BaseModel):
     @property
     def terminal(self) -> bool:
         return self.phase is Phase.CLOSED
+
+    def shift(self, mark: timedelta) -> timedelta:
+        """Time spent on hold since a clock started at `mark`."""
+        return self.hold_credit - mark
 
 
 def _opened(event: CourseOpened, at: datetime, stream_id: str) -> CourseState:
@@ -199,7 +209,7 @@ def _changes(state: CourseState, event: DomainEvent, at: datetime) -> dict[str, 
                 "phase": Phase.PREPARATION,
                 "phase_entered_at": at,
                 "overdue": [],
-                "hold_credit": timedelta(0),
+                "phase_hold_mark": state.hold_credit,
             }
         case IntentionsRecorded():
             return {"intentions": True}
@@ -223,7 +233,7 @@ def _changes(state: CourseState, event: DomainEvent, at: datetime) -> dict[str, 
                 "phase": Phase.DOSING,
                 "phase_entered_at": at,
                 "overdue": [],
-                "hold_credit": timedelta(0),
+                "phase_hold_mark": state.hold_credit,
             }
         case SessionScheduled(session_number=n, scheduled_at=when):
             return {"scheduled": {**state.scheduled, n: when}}
@@ -239,6 +249,7 @@ def _changes(state: CourseState, event: DomainEvent, at: datetime) -> dict[str, 
                 "sessions_completed": n,
                 "last_dose_at": at,
                 "integration_since_last_dose": False,
+                "dose_hold_mark": state.hold_credit,
                 "overdue": _clear_overdue(state, "integration"),
                 "gad7_latest": gad7 if gad7 is not None else state.gad7_latest,
             }
@@ -257,6 +268,7 @@ def _changes(state: CourseState, event: DomainEvent, at: datetime) -> dict[str, 
                 "post_series_integration_sessions": state.post_series_integration_sessions + (1 if after_series else 0),
                 "integration_since_last_dose": True,
                 "last_integration_at": at,
+                "integration_hold_mark": state.hold_credit,
                 "overdue": _clear_overdue(state, "integration"),
                 "gad7_latest": gad7 if gad7 is not None else state.gad7_latest,
             }
@@ -268,7 +280,8 @@ def _changes(state: CourseState, event: DomainEvent, at: datetime) -> dict[str, 
                 "phase": Phase.INTEGRATION,
                 "phase_entered_at": at,
                 "checked_in": None,
-                "hold_credit": timedelta(0),
+                "phase_hold_mark": state.hold_credit,
+                "integration_hold_mark": state.hold_credit,
             }
         case MaintenancePlanRecorded(kind=kind, interval_days=days, next_due_at=due):
             return {
@@ -277,6 +290,8 @@ def _changes(state: CourseState, event: DomainEvent, at: datetime) -> dict[str, 
                 "maintenance_due_at": due,
                 "phase": Phase.MAINTENANCE,
                 "phase_entered_at": at if state.phase is not Phase.MAINTENANCE else state.phase_entered_at,
+                "phase_hold_mark": state.hold_credit if state.phase is not Phase.MAINTENANCE else state.phase_hold_mark,
+                "maintenance_hold_mark": state.hold_credit,
                 "overdue": _clear_overdue(state, "maintenance"),
                 "needs_review": False,
             }
@@ -285,6 +300,7 @@ def _changes(state: CourseState, event: DomainEvent, at: datetime) -> dict[str, 
             return {
                 "maintenance_sessions": state.maintenance_sessions + 1,
                 "maintenance_due_at": due,
+                "maintenance_hold_mark": state.hold_credit,
                 "overdue": _clear_overdue(state, "maintenance"),
                 "needs_review": gad7 is not None and gad7 >= threshold,
                 "gad7_latest": gad7 if gad7 is not None else state.gad7_latest,

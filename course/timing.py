@@ -30,7 +30,7 @@ class DueItem(BaseModel):
 
 
 def _phase_items(state: CourseState) -> list[DueItem]:
-    policy, start = state.policy, state.phase_entered_at + state.hold_credit
+    policy, start = state.policy, state.phase_entered_at + state.shift(state.phase_hold_mark)
     if state.phase is Phase.ASSESSMENT:
         return [
             DueItem(
@@ -93,7 +93,7 @@ def _integration_items(state: CourseState) -> list[DueItem]:
         and state.last_dose_at is not None
         and not state.integration_since_last_dose
     ):
-        n, dosed = state.sessions_completed, state.last_dose_at
+        n, dosed = state.sessions_completed, state.last_dose_at + state.shift(state.dose_hold_mark)
         items += [
             DueItem(
                 key=f"integration-reminder-{n}",
@@ -113,7 +113,7 @@ def _integration_items(state: CourseState) -> list[DueItem]:
         ]
     if state.phase is Phase.INTEGRATION and state.series_completed_at is not None:
         anchor = max(state.series_completed_at, state.last_integration_at or state.series_completed_at)
-        at = anchor + policy.integration_gap_reminder + state.hold_credit
+        at = anchor + policy.integration_gap_reminder + state.shift(state.integration_hold_mark)
         items.append(
             DueItem(
                 key=f"integration-gap-{anchor.isoformat()}",
@@ -131,11 +131,11 @@ def _maintenance_items(state: CourseState) -> list[DueItem]:
     due = state.maintenance_due_at
     if state.phase is not Phase.MAINTENANCE or due is None:
         return []
-    policy = state.policy
+    policy, shifted = state.policy, due + state.shift(state.maintenance_hold_mark)
     return [
         DueItem(
             key=f"maintenance-reminder-{due.isoformat()}",
-            at=due - policy.maintenance_reminder_lead,
+            at=shifted - policy.maintenance_reminder_lead,
             kind="reminder",
             purpose="maintenance_due",
             recipient="patient",
@@ -143,7 +143,7 @@ def _maintenance_items(state: CourseState) -> list[DueItem]:
         ),
         DueItem(
             key=f"maintenance-overdue-{due.isoformat()}",
-            at=due + policy.maintenance_grace,
+            at=shifted + policy.maintenance_grace,
             kind="maintenance_overdue",
             purpose="maintenance_overdue",
             recipient="patient",

@@ -72,7 +72,7 @@ def awaiting(state: CourseState) -> list[str]:
     if state.review_required:
         return ["clinical-review"]
     clearance = missing_clearance(state)
-    money = [clearance] if clearance and clearance != "eligibility" else []
+    money = [clearance] if clearance else []
     match state.phase:
         case Phase.ASSESSMENT:
             return ["assessment", *money]

@@ -10,11 +10,13 @@ from course.commands import (
     PlaceHold,
     RecordClinicalReview,
     RecordConsent,
+    RecordEligibility,
     RecordPriorAuthorization,
     ReleaseHold,
     Withdraw,
 )
 from course.state import Phase
+from course.view import view
 from tests import story
 from tests.clinic import Clinic
 
@@ -246,3 +248,23 @@ def test_operations_staff_cannot_record_clinical_findings() -> None:
     clinic = Clinic()
     clinic.through_preparation()
     assert clinic.rejects(story.OPERATIONS, story.check_in(1)).code == "role_not_permitted"
+
+
+def test_a_late_eligibility_answer_for_a_closed_course_is_ignored() -> None:
+    clinic = Clinic(insurance=None)
+    clinic.record(story.OPERATIONS, Withdraw(reason="patient_request"))
+    assert clinic.record(story.OPERATIONS, RecordEligibility(status=InsuranceStatus.COVERED)) == []
+
+
+def test_eligibility_is_recorded_once() -> None:
+    clinic = Clinic(insurance=InsuranceStatus.COVERED)
+    assert clinic.record(story.OPERATIONS, RecordEligibility(status=InsuranceStatus.NOT_COVERED)) == []
+    assert clinic.course.insurance is InsuranceStatus.COVERED
+
+
+def test_a_course_waiting_only_for_the_payer_says_so() -> None:
+    clinic = Clinic(insurance=None)
+    clinic.record(story.PRESCRIBER, story.assessment())
+    for actor, command in story.preparation(clinic.now)[1:]:
+        clinic.record(actor, command)  # type: ignore[arg-type]
+    assert view(clinic.course, clinic.now).awaiting == ["eligibility"]

@@ -79,3 +79,16 @@ def test_maintenance_is_reminded_before_it_is_due_and_flagged_after_the_grace() 
     assert clinic.advance(days=1) == ["MaintenanceOverdue", "ReminderSent"]
     clinic.record(story.NURSE, story.maintenance_session(clinic.now))
     assert clinic.course.overdue == []
+
+
+def test_a_hold_after_a_dose_postpones_the_integration_follow_up() -> None:
+    clinic = Clinic()
+    clinic.through_preparation()
+    clinic.dose(1)
+    clinic.advance(days=1)
+    clinic.record(story.OPERATIONS, PlaceHold(reason="patient_travel"))
+    assert clinic.advance(days=17) == []
+    clinic.record(story.OPERATIONS, ReleaseHold())
+    assert clinic.advance(days=1) == []  # not overdue for time the clinic said to wait
+    assert clinic.advance(days=1) == ["ReminderSent"]
+    assert clinic.advance(days=4) == ["FollowUpOverdue"]
