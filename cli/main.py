@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from temporalio.client import WorkflowExecution
 
 from cli.client import CourseClient, CourseNotFound, StepRejected, parse_course_id
+from cli.queries import BadFilter, course_query
 from course.commands import (
     STEPS,
     Actor,
@@ -26,7 +28,9 @@ from course.commands import (
     Withdraw,
 )
 from course.policy import CoursePolicy
+from course.state import Phase
 from worker.settings import Settings
+from workflows import search_attributes as sa
 from workflows.inputs import OpenCourse, workflow_id
 
 OK, FAILED, INVALID, UNKNOWN_COURSE = 0, 1, 2, 3
@@ -205,20 +209,78 @@ async def cmd_events(args: argparse.Namespace, settings: Settings) -> int:
     return OK
 
 
+def _row(execution: WorkflowExecution) -> dict[str, Any]:
+    attrs = execution.typed_search_attributes
+    due = attrs.get(sa.NEXT_DUE_AT)
+    return {
+        "course_id": execution.id.removeprefix("course-"),
+        "status": execution.status.name.lower() if execution.status else None,
+        "phase": attrs.get(sa.COURSE_PHASE),
+        "awaiting": list(attrs.get(sa.AWAITING_STEPS) or []),
+        "clinician_id": attrs.get(sa.CLINICIAN_ID),
+        "therapist_id": attrs.get(sa.THERAPIST_ID),
+        "next_due_at": due.isoformat() if due else None,
+        "sessions_completed": attrs.get(sa.DOSING_SESSIONS_COMPLETED),
+        "overdue": bool(attrs.get(sa.OVERDUE)),
+        "on_hold": bool(attrs.get(sa.ON_HOLD)),
+        "needs_review": bool(attrs.get(sa.NEEDS_CLINICAL_REVIEW)),
+        "insurance": attrs.get(sa.INSURANCE_STATUS),
+    }
+
+
+def _flags(row: dict[str, Any]) -> str:
+    return ",".join(name for name in ("overdue", "on_hold", "needs_review") if row[name]) or "-"
+
+
 async def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        query = course_query(
+            phase=args.phase,
+            awaiting=args.awaiting,
+            clinician=args.clinician,
+            therapist=args.therapist,
+            overdue=args.overdue,
+            on_hold=args.on_hold,
+            needs_review=args.needs_review,
+            include_closed=args.all,
+        )
+    except BadFilter as error:
+        raise InvalidInput(str(error)) from None
+    if args.query:
+        print(query)
+        return OK
     client = await _client(settings)
-    query = "WorkflowType = 'TreatmentCourse'"
-    if args.running:
-        query += " AND ExecutionStatus = 'Running'"
-    rows = [
-        {
-            "course_id": w.id.removeprefix("course-"),
-            "status": w.status.name if w.status else None,
-            "started": w.start_time.isoformat(),
-        }
-        async for w in client.temporal.list_workflows(query, limit=args.limit)
-    ]
-    _print(args, rows, "\n".join(f"{r['course_id']}  {r['status']}  {r['started']}" for r in rows))
+    rows = [_row(w) async for w in client.temporal.list_workflows(query, limit=args.limit)]
+    text = "\n".join(
+        f"{r['course_id']}  {r['phase'] or r['status']:<12} waiting: {','.join(r['awaiting']) or '-':<28} "
+        f"clinician: {r['clinician_id']}  flags: {_flags(r)}"
+        for r in rows
+    )
+    _print(args, rows, text or "no courses match")
+    return OK
+
+
+async def cmd_dashboard(args: argparse.Namespace, settings: Settings) -> int:
+    client = (await _client(settings)).temporal
+    phases = {
+        p.value: (await client.count_workflows(course_query(phase=p.value))).count
+        for p in Phase
+        if p is not Phase.CLOSED
+    }
+    overdue = [_row(w) async for w in client.list_workflows(course_query(overdue=True), limit=50)]
+    review = [_row(w) async for w in client.list_workflows(course_query(needs_review=True), limit=50)]
+    on_hold = (await client.count_workflows(course_query(on_hold=True))).count
+    board = {
+        "open_courses_by_phase": phases,
+        "on_hold": on_hold,
+        "overdue": [r["course_id"] for r in overdue],
+        "needs_review": [r["course_id"] for r in review],
+    }
+    lines = ["open courses by phase:"] + [f"  {phase:<12} {count}" for phase, count in phases.items()]
+    lines.append(f"on hold: {on_hold}")
+    lines.append(f"overdue ({len(overdue)}):" + "".join(f"\n  {r['course_id']}  {r['phase']}" for r in overdue))
+    lines.append(f"needs review ({len(review)}):" + "".join(f"\n  {r['course_id']}  {r['phase']}" for r in review))
+    _print(args, board, "\n".join(lines))
     return OK
 
 
@@ -281,10 +343,19 @@ def build_parser() -> argparse.ArgumentParser:
         reader = sub.add_parser(name, help=f"show a course's {name}")
         _common(reader)
         reader.add_argument("course_id")
-    lister = sub.add_parser("list", help="list courses")
+    lister = sub.add_parser("list", help="list courses (the same queries work in the Temporal UI)")
     _common(lister)
-    lister.add_argument("--running", action="store_true")
+    lister.add_argument("--phase", choices=[p.value for p in Phase])
+    lister.add_argument("--awaiting", metavar="STEP", help="courses waiting for this step")
+    lister.add_argument("--clinician")
+    lister.add_argument("--therapist")
+    lister.add_argument("--overdue", action="store_true")
+    lister.add_argument("--on-hold", action="store_true")
+    lister.add_argument("--needs-review", action="store_true")
+    lister.add_argument("--all", action="store_true", help="include closed courses")
+    lister.add_argument("--query", action="store_true", help="print the visibility query and stop")
     lister.add_argument("--limit", type=int, default=200)
+    _common(sub.add_parser("dashboard", help="counts per phase, overdue items, courses needing review"))
 
     for name in ("hold", "release", "withdraw", "reassign"):
         step = sub.add_parser(name, help=f"{name} a course")
@@ -309,6 +380,7 @@ _ASYNC: dict[str, Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, i
     "withdraw": cmd_lifecycle,
     "reassign": cmd_lifecycle,
     "setup-cluster": cmd_setup_cluster,
+    "dashboard": cmd_dashboard,
 }
 
 
