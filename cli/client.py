@@ -12,7 +12,6 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
 )
 from temporalio.client import (
-    WorkflowExecutionStatus as ExecStatus,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
@@ -99,13 +98,10 @@ class CourseClient:
             raise
 
     async def _explain(self, course: UUID, error: RPCError) -> None:
+        """An update to a workflow that is not running: no such course, or a closed one."""
         if error.status == RPCStatusCode.NOT_FOUND:
-            try:
-                description = await self._client.get_workflow_handle(workflow_id(course)).describe()
-            except RPCError:
-                raise CourseNotFound(str(course)) from None
-            if description.status != ExecStatus.RUNNING:
-                view = await self.status(course)
+            view = await self.status(course)  # raises CourseNotFound when there is none
+            if view.outcome is not None:
                 raise StepRejected(
                     "course_closed",
                     f"This course is closed ({view.outcome}); it accepts no further steps.",

@@ -90,8 +90,10 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
         yield env
 
 
-@pytest_asyncio.fixture(scope="session")
+@pytest_asyncio.fixture
 async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """One test server per test: time skips only when no workflow anywhere on the server has
+    work pending, so courses left waiting by an earlier test (their worker gone) would stall it."""
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=data_converter(), test_server_existing_path=temporal_test_server()
     )

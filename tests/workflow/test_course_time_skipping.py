@@ -2,45 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
-import pytest_asyncio
 from temporalio.client import WorkflowHistory
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
-from activities.eligibility import SelfPayProvider
-from activities.event_store import InMemoryEventStore
-from activities.notifications import InMemoryOutbox, MemoryChannel
-from cli.client import CourseClient, StepRejected
+from cli.client import StepRejected
 from course.state import fold
 from tests import story
-from tests.conftest import eligibility_known, task_queue
+from tests.conftest import eligibility_known
+from tests.workflow.conftest import Stack
 from worker.converter import data_converter
-from worker.main import activities_for, build_worker
 from workflows.inputs import workflow_id
 from workflows.treatment_course import TreatmentCourseWorkflow
-
-
-@dataclass
-class Stack:
-    env: WorkflowEnvironment
-    client: CourseClient
-    store: InMemoryEventStore
-    channel: MemoryChannel
-
-
-@pytest_asyncio.fixture
-async def stack(skipping_env: WorkflowEnvironment) -> AsyncIterator[Stack]:
-    store, channel, queue = InMemoryEventStore(), MemoryChannel(), task_queue()
-    worker = build_worker(
-        skipping_env.client, queue, activities_for(store, SelfPayProvider(), InMemoryOutbox(), channel)
-    )
-    async with worker:
-        yield Stack(skipping_env, CourseClient(skipping_env.client, queue), store, channel)
 
 
 async def test_a_course_runs_through_all_five_phases_to_completed(stack: Stack) -> None:

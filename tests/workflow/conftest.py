@@ -1,0 +1,34 @@
+"""A worker on the time-skipping test server with in-memory fakes for the store and channel."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest_asyncio
+from temporalio.testing import WorkflowEnvironment
+
+from activities.eligibility import SelfPayProvider
+from activities.event_store import InMemoryEventStore
+from activities.notifications import InMemoryOutbox, MemoryChannel
+from cli.client import CourseClient
+from tests.conftest import task_queue
+from worker.main import activities_for, build_worker
+
+
+@dataclass
+class Stack:
+    env: WorkflowEnvironment
+    client: CourseClient
+    store: InMemoryEventStore
+    channel: MemoryChannel
+
+
+@pytest_asyncio.fixture
+async def stack(skipping_env: WorkflowEnvironment) -> AsyncIterator[Stack]:
+    store, channel, queue = InMemoryEventStore(), MemoryChannel(), task_queue()
+    worker = build_worker(
+        skipping_env.client, queue, activities_for(store, SelfPayProvider(), InMemoryOutbox(), channel)
+    )
+    async with worker:
+        yield Stack(skipping_env, CourseClient(skipping_env.client, queue), store, channel)
