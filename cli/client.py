@@ -48,6 +48,20 @@ def summary_for(request: OpenCourse) -> str:
     return f"Treatment course: {condition}, {sessions}"
 
 
+def details_for(request: OpenCourse) -> str:
+    """The UI's static details: the course's clinical shape and care team ids, no patient data."""
+    payer = "self-pay" if request.self_pay else "insured (eligibility checked on open)"
+    lines = [
+        f"- condition: {request.condition.value if request.condition else 'to be assessed'}",
+        f"- planned sessions: {request.planned_sessions or 'per dosing plan'}",
+        f"- payer: {payer}",
+        f"- clinician: {request.clinician_id}",
+        f"- therapist: {request.therapist_id or 'unassigned'}",
+        f"- opened by: {request.opened_by.role.value} {request.opened_by.id}",
+    ]
+    return "\n".join(lines)
+
+
 class CourseClient:
     def __init__(self, client: Client, task_queue: str = TASK_QUEUE) -> None:
         self._client = client
@@ -69,7 +83,7 @@ class CourseClient:
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 static_summary=summary_for(request),
-                static_details=f"opened by {request.opened_by.role.value} {request.opened_by.id}",
+                static_details=details_for(request),
             )
         return request.course_id
 

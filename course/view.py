@@ -58,6 +58,7 @@ class CourseView(_View):
     overdue_items: list[str]
     gad7: Gad7
     insurance: str | None
+    route: str | None
     clinician_id: str
     therapist_id: str | None
     version: int
@@ -167,6 +168,7 @@ def view(state: CourseState, now: datetime) -> CourseView:
             change=None if baseline is None or latest is None else latest - baseline,
         ),
         insurance=state.insurance.value if state.insurance else None,
+        route=state.current_route.value if state.current_route else None,
         clinician_id=state.clinician_id,
         therapist_id=state.therapist_id,
         version=state.version,
@@ -178,6 +180,10 @@ def checklist(course: CourseView) -> str:
     marks = {"done": "[x]", "pending": "[ ]", "blocked": "[ ] (blocked)"}
     lines = [f"**{course.phase.value}**" + (f" ({course.outcome})" if course.outcome else "")]
     lines += [f"- {marks[s.status]} {s.name}" + (f": {s.why}" if s.why else "") for s in course.steps]
+    if course.route:
+        lines.append(
+            f"route: {course.route}, sessions {course.dosing_sessions.completed}/{course.dosing_sessions.planned}"
+        )
     if course.awaiting:
         lines.append(f"waiting for: {', '.join(course.awaiting)}")
     if course.next_due:
