@@ -19,7 +19,8 @@ def workflow_id(course_id: UUID | str) -> str:
 
 
 class OpenCourse(BaseModel):
-    """Everything a course starts with; `snapshot` is set only by continue-as-new."""
+    """Everything a course starts with; `snapshot` and `applied_updates` are set only by
+    continue-as-new (the state so far, and the update ids already applied)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -35,3 +36,4 @@ class OpenCourse(BaseModel):
     policy: CoursePolicy = CoursePolicy()
     opened_by: Actor
     snapshot: CourseState | None = None
+    applied_updates: list[str] = []

@@ -54,6 +54,8 @@ APPEND_RETRY = RetryPolicy(
 ELIGIBILITY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=1))
 # Past this many history events a run hands over to a fresh one (continue-as-new).
 HISTORY_EVENTS_PER_RUN = 2000
+# Update ids remembered across continue-as-new: far more than a clinician's retries could span.
+APPLIED_UPDATES_KEPT = 500
 
 
 def rejection(violation: RuleViolation) -> ApplicationError:
@@ -68,6 +70,7 @@ class TreatmentCourseWorkflow:
         self._lock = asyncio.Lock()
         self._indexed: search_attributes.IndexedValues = {}
         self._unsaved: list[EventEnvelope] = []
+        self._applied: list[str] = list(request.applied_updates)
         if request.snapshot is not None:
             self._state = request.snapshot
             self._ready = True
@@ -108,20 +111,31 @@ class TreatmentCourseWorkflow:
 
     @workflow.update
     async def record(self, request: StepRequest) -> CourseView:
+        update = workflow.current_update_info()
         await workflow.wait_condition(lambda: self._ready)
         async with self._lock:
+            if self._already_applied(update):
+                return self._view()
             try:
-                await self._apply(request.command, request.actor, workflow.current_update_info())
+                await self._apply(request.command, request.actor, update)
             except RuleViolation as violation:
                 raise rejection(violation) from None
+            if update is not None:
+                self._applied = [*self._applied, update.id][-APPLIED_UPDATES_KEPT:]
         return self._view()
 
     @record.validator
     def _validate_record(self, request: StepRequest) -> None:
+        if self._already_applied(workflow.current_update_info()):
+            return  # a retry of a step applied in an earlier run: answered with the current view
         try:
             decide(self._state, request.command, request.actor, workflow.now())
         except RuleViolation as violation:
             raise rejection(violation) from None
+
+    def _already_applied(self, update: workflow.UpdateInfo | None) -> bool:
+        # Temporal deduplicates update ids within a run only; these ids cross continue-as-new.
+        return update is not None and update.id in self._applied
 
     @workflow.query
     def status(self) -> CourseView:
@@ -245,7 +259,9 @@ class TreatmentCourseWorkflow:
                 if timer is not None:
                     timer.cancel()
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(request.model_copy(update={"snapshot": self._state}))
+                workflow.continue_as_new(
+                    request.model_copy(update={"snapshot": self._state, "applied_updates": self._applied})
+                )
             if due != planned:
                 if timer is not None:
                     timer.cancel()
