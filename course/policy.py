@@ -82,6 +82,7 @@ class CoursePolicy(BaseModel):
     preparation_reminder_after: Duration = timedelta(days=14)
     preparation_deadline: Duration = timedelta(days=60)
     session_reminder_lead: Duration = timedelta(hours=24)
+    clearance_reminder_after: Duration = timedelta(days=3)
     integration_reminder_after: Duration = timedelta(days=3)
     integration_due_within: Duration = timedelta(days=7)
     integration_gap_reminder: Duration = timedelta(days=14)

@@ -85,6 +85,7 @@ class CourseState(BaseModel):
     close_reasons: list[str] = []
 
     insurance: InsuranceStatus | None = None
+    insurance_checked_at: AwareDatetime | None = None
     financial_clearance: bool = False
     prior_authorization_approved: bool = False
 
@@ -190,7 +191,7 @@ def _changes(state: CourseState, event: DomainEvent, at: datetime) -> dict[str, 
         case CourseOpened():
             raise ValueError("a course is opened only once")
         case EligibilityChecked(status=status):
-            return {"insurance": status}
+            return {"insurance": status, "insurance_checked_at": at}
         case FinancialClearanceRecorded():
             return {"financial_clearance": True}
         case PriorAuthorizationRecorded(approved=approved):

@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from course.rules import missing_clearance
 from course.state import CourseState, Phase
 
 DueKind = Literal["reminder", "overdue", "lapse", "maintenance_overdue"]
@@ -152,6 +153,24 @@ def _maintenance_items(state: CourseState) -> list[DueItem]:
     ]
 
 
+def _clearance_items(state: CourseState) -> list[DueItem]:
+    """Staff verify coverage by phone: if nobody has cleared the money in 3 days, tell operations."""
+    if state.phase not in (Phase.ASSESSMENT, Phase.PREPARATION) or state.insurance_checked_at is None:
+        return []
+    if missing_clearance(state) not in ("financial-clearance", "prior-authorization"):
+        return []
+    return [
+        DueItem(
+            key="clearance-reminder",
+            at=state.insurance_checked_at + state.policy.clearance_reminder_after + state.shift(state.phase_hold_mark),
+            kind="reminder",
+            purpose="clearance_pending",
+            recipient="operations",
+            summary="reminder: financial clearance or prior authorization pending",
+        )
+    ]
+
+
 def pending(state: CourseState, now: datetime) -> list[DueItem]:
     """Items not yet fired, earliest first. A course on hold waits for nothing."""
     if state.terminal or state.on_hold:
@@ -159,6 +178,7 @@ def pending(state: CourseState, now: datetime) -> list[DueItem]:
     fired = set(state.fired)
     items = [
         *_phase_items(state),
+        *_clearance_items(state),
         *_session_items(state, now),
         *_integration_items(state),
         *_maintenance_items(state),

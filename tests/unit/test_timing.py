@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from course.commands import PlaceHold, ReleaseHold
+from course.commands import InsuranceStatus, PlaceHold, ReleaseHold
 from course.state import Phase
 from tests import story
 from tests.clinic import Clinic
 
 
 def test_an_unassessed_course_gets_a_reminder_at_7_days_and_lapses_at_30() -> None:
-    clinic = Clinic()
+    clinic = Clinic(insurance=InsuranceStatus.COVERED)
     assert clinic.advance(days=6) == []
     assert clinic.advance(days=1) == ["ReminderSent"]
     assert clinic.advance(days=1) == []
@@ -18,7 +18,7 @@ def test_an_unassessed_course_gets_a_reminder_at_7_days_and_lapses_at_30() -> No
 
 
 def test_a_stalled_preparation_is_reminded_then_lapses() -> None:
-    clinic = Clinic()
+    clinic = Clinic(insurance=InsuranceStatus.COVERED)
     clinic.record(story.PRESCRIBER, story.assessment())
     assert clinic.advance(days=14) == ["ReminderSent"]
     assert clinic.advance(days=46) == ["CourseClosed"]
@@ -92,3 +92,19 @@ def test_a_hold_after_a_dose_postpones_the_integration_follow_up() -> None:
     assert clinic.advance(days=1) == []  # not overdue for time the clinic said to wait
     assert clinic.advance(days=1) == ["ReminderSent"]
     assert clinic.advance(days=4) == ["FollowUpOverdue"]
+
+
+def test_operations_hear_when_financial_clearance_waits_more_than_3_days() -> None:
+    clinic = Clinic(insurance=InsuranceStatus.UNKNOWN)
+    clinic.record(story.PRESCRIBER, story.assessment())
+    assert clinic.advance(days=2) == []
+    assert clinic.advance(days=1) == ["ReminderSent"]
+    reminder = clinic.log[-1].event
+    assert reminder.type == "ReminderSent" and reminder.recipient == "operations"
+    assert reminder.purpose == "clearance_pending"
+
+
+def test_a_covered_patient_triggers_no_clearance_reminder() -> None:
+    clinic = Clinic(insurance=InsuranceStatus.COVERED)
+    clinic.record(story.PRESCRIBER, story.assessment())
+    assert clinic.advance(days=5) == []

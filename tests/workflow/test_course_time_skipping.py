@@ -79,7 +79,7 @@ async def test_an_unassessed_course_is_reminded_then_lapses(stack: Stack) -> Non
     await stack.env.sleep(timedelta(days=31))
     final = await handle.result()
     assert (final.outcome, final.close_reasons) == ("lapsed", ["assessment_deadline"])
-    assert [n.purpose for n in stack.channel.sent] == ["assessment_pending"]
+    assert [n.purpose for n in stack.channel.sent] == ["clearance_pending", "assessment_pending"]
     assert [e.type for e in stack.store.streams[workflow_id(course)]][-2:] == ["ReminderSent", "CourseClosed"]
 
 
