@@ -119,7 +119,7 @@ def _steps(state: CourseState) -> list[StepStatus]:
     dosing_done = state.series_completed_at is not None
     steps.append(
         StepStatus(
-            name=f"dosing {state.sessions_completed}/{planned or '?'}",
+            name=f"dosing {state.sessions_completed}/{planned}" if planned else "dosing (plan pending)",
             status="done" if dosing_done else ("blocked" if dosing_why else "pending"),
             why=None if dosing_done else dosing_why,
         )
@@ -177,18 +177,19 @@ def view(state: CourseState, now: datetime) -> CourseView:
 
 def checklist(course: CourseView) -> str:
     """Markdown for the Temporal UI's current details: codes and step names, no patient data."""
-    marks = {"done": "[x]", "pending": "[ ]", "blocked": "[ ] (blocked)"}
-    lines = [f"**{course.phase.value}**" + (f" ({course.outcome})" if course.outcome else "")]
-    lines += [f"- {marks[s.status]} {s.name}" + (f": {s.why}" if s.why else "") for s in course.steps]
+    marks = {"done": "✅", "pending": "⬜", "blocked": "⛔"}
+    title = f"**{course.phase.value}**" + (f" ({course.outcome})" if course.outcome else "")
+    lines = [title, ""]
+    lines += [f"- {marks[s.status]} {s.name}" + (f" — {s.why}" if s.why else "") for s in course.steps]
+    lines.append("")
     if course.route:
-        lines.append(
-            f"route: {course.route}, sessions {course.dosing_sessions.completed}/{course.dosing_sessions.planned}"
-        )
+        planned = course.dosing_sessions.planned
+        lines.append(f"- route: {course.route}, sessions {course.dosing_sessions.completed}/{planned}")
     if course.awaiting:
-        lines.append(f"waiting for: {', '.join(course.awaiting)}")
+        lines.append(f"- waiting for: {', '.join(course.awaiting)}")
     if course.next_due:
-        lines.append(f"next: {course.next_due.what} at {course.next_due.at.isoformat()}")
+        lines.append(f"- next: {course.next_due.what}, {course.next_due.at:%Y-%m-%d %H:%M} UTC")
     flags = [name for name, on in course.flags.model_dump().items() if on]
     if flags:
-        lines.append(f"flags: {', '.join(flags)}")
-    return "\n".join(lines)
+        lines.append(f"- flags: {', '.join(flags)}")
+    return "\n".join(lines).rstrip()
