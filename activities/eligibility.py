@@ -1,11 +1,19 @@
-"""Insurance eligibility: providers chosen by configuration, and the activity."""
+"""Insurance eligibility: providers chosen by configuration, and the activity.
+
+`ELIGIBILITY_PROVIDER`: `self_pay` (no payer is asked: not covered), `manual` (staff verify by
+phone; the course waits for a financial-clearance or prior-authorization step), `x12_http` (a
+clearinghouse, activities/x12.py), and `covered` for demos and tests.
+"""
 
 from __future__ import annotations
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
-from activities.ports import EligibilityProvider, EligibilityRequest, EligibilityResult
+from activities.ports import EligibilityProvider, EligibilityRequest, EligibilityResult, PayerUnavailable
 from course.commands import InsuranceStatus
+
+PROVIDERS = ("self_pay", "manual", "x12_http", "covered")
 
 
 class SelfPayProvider:
@@ -33,13 +41,14 @@ class FixedProvider:
 
 
 def provider_named(name: str) -> EligibilityProvider:
+    """The providers that need no configuration; `x12_http` is built by worker.main from settings."""
     providers: dict[str, EligibilityProvider] = {
         "self_pay": SelfPayProvider(),
         "manual": ManualProvider(),
         "covered": FixedProvider(InsuranceStatus.COVERED),
     }
     if name not in providers:
-        raise ValueError(f"unknown ELIGIBILITY_PROVIDER {name!r}; use one of {sorted(providers)}")
+        raise ValueError(f"unknown ELIGIBILITY_PROVIDER {name!r}; use one of {', '.join(PROVIDERS)}")
     return providers[name]
 
 
@@ -51,4 +60,9 @@ class EligibilityActivities:
     async def check_eligibility(self, request: EligibilityRequest) -> EligibilityResult:
         if request.self_pay or request.payer_id is None:
             return EligibilityResult(status=InsuranceStatus.NOT_COVERED, reason="self_pay")
-        return await self._provider.check(request)
+        try:
+            return await self._provider.check(request)
+        except PayerUnavailable as unavailable:
+            # Retryable: Temporal retries with backoff until the workflow's schedule-to-close, then
+            # the workflow records `unknown` (payer_unreachable). The text names the failure only.
+            raise ApplicationError(str(unavailable), type="PayerUnavailable") from None

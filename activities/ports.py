@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
 from typing import Literal, Protocol
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from course.commands import InsuranceStatus
 from course.events import EventEnvelope
@@ -45,41 +47,151 @@ class EligibilityRequest(_Message):
     service_type: Literal["MH"] = "MH"
 
 
+class PatientShare(_Message):
+    """What the payer says the patient pays for a mental-health visit (X12 271 EB segments).
+
+    Amounts in the payer's currency (USD for X12); `coinsurance_rate` is a fraction (0.2 = 20 %).
+    Each is None when the payer did not say.
+    """
+
+    copay: Decimal | None = None
+    coinsurance_rate: Decimal | None = Field(None, ge=0, le=1)
+    deductible_remaining: Decimal | None = None
+    out_of_pocket_remaining: Decimal | None = None
+
+
 class EligibilityResult(_Message):
     status: InsuranceStatus
+    # A code for staff (`^[a-z0-9_]+$`, it becomes RecordEligibility.reason): why this status,
+    # e.g. `active_coverage`, `non_covered`, `aaa_72_invalid_member_id`, `manual_verification`.
     reason: str | None = None
+    in_network: bool | None = None
+    patient_share: PatientShare | None = None
 
 
 class EligibilityProvider(Protocol):
-    async def check(self, request: EligibilityRequest) -> EligibilityResult: ...
+    async def check(self, request: EligibilityRequest) -> EligibilityResult:
+        """The payer's answer. Raises PayerUnavailable when asking again later may help."""
+        ...
+
+
+class PayerUnavailable(Exception):
+    """The clearinghouse or payer did not answer (network error, timeout, 5xx, AAA 42): retry.
+
+    The message names the failure kind only, never the request: it reaches Temporal's history.
+    """
+
+
+Recipient = Literal["patient", "clinician", "therapist", "operations"]
+
+
+class ReminderFacts(_Message):
+    """What a reminder is about, for its template: times and numbers, never contact details."""
+
+    # The dosing session the reminder concerns (session_tomorrow, integration_due).
+    session_number: int | None = None
+    # The time it is about: the session's start, the maintenance due date, or since when a
+    # course has been waiting (clearance_pending).
+    subject_at: AwareDatetime | None = None
 
 
 class Notification(_Message):
     idempotency_key: str
     stream_id: str
     purpose: str
-    recipient: Literal["patient", "clinician", "therapist", "operations"]
+    recipient: Recipient
+    # Patient: the pseudonymous patient id; staff: the staff id; operations: None (the team).
+    # Addresses are looked up at delivery time (ContactDirectory), never carried here.
     recipient_id: str | None
     due_at: AwareDatetime
+    facts: ReminderFacts | None = None
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    DELIVERED = "delivered"
+    FAILED = "failed"  # the channel refused, nothing was sent: a retry may claim it again
+    UNDELIVERABLE = "undeliverable"  # no address on file, or the address is refused for good
+    DELIVERY_UNCERTAIN = "delivery_uncertain"  # an attempt died mid-delivery: never resent
 
 
 class DeliveryResult(_Message):
     delivered: bool
     duplicate: bool
+    status: DeliveryStatus | None = None
+
+
+class Contact(_Message):
+    """How to reach a recipient, read from the clinic's directory at delivery time."""
+
+    email: str | None = None
+    phone: str | None = None
+    display_name: str | None = None
+    time_zone: str | None = None  # IANA name; None: the clinic's
+
+
+class ContactDirectory(Protocol):
+    async def contact_for(self, recipient: Recipient, recipient_id: str | None) -> Contact | None: ...
+
+
+class OutgoingMessage(_Message):
+    """A rendered notification, ready for a channel. Holds patient data: never log it."""
+
+    notification: Notification
+    contact: Contact | None
+    subject: str
+    body: str
+    # Deterministic from the idempotency key: the same notification always has the same id.
+    message_id: str
+
+
+class DeliveryRefused(Exception):
+    """The channel definitely sent nothing (refused before the message was handed over).
+
+    `permanent`: asking again cannot help (no address, address rejected for good). `code` is a
+    short machine code (`smtp_550`, `no_address`), never an address or message text.
+    """
+
+    def __init__(self, code: str, *, permanent: bool = False) -> None:
+        super().__init__(code)
+        self.code = code
+        self.permanent = permanent
+
+
+class Claim(_Message):
+    """The outbox's answer to "may this attempt deliver?"."""
+
+    status: DeliveryStatus  # SENDING: yes, this attempt holds the claim; anything else: no
+    attempts: int
 
 
 class Outbox(Protocol):
-    async def record(self, notification: Notification) -> bool:
-        """Store the notification; False if its key was already delivered."""
+    async def claim(self, notification: Notification, claim_id: str) -> Claim:
+        """Record the notification (once per key) and claim it for this attempt, atomically.
+
+        Claimable: new, `pending` or `failed`. A row still `sending` under another claim
+        becomes `delivery_uncertain`: that attempt may have delivered before it died.
+        """
         ...
 
-    async def mark_delivered(self, key: str, channel: str, at: datetime) -> None: ...
+    async def mark_delivered(
+        self, key: str, channel: str, at: datetime, *, claim_id: str | None = None, message_id: str | None = None
+    ) -> None: ...
+
+    async def mark_failed(
+        self, key: str, claim_id: str, status: DeliveryStatus, error: str, *, channel: str | None = None
+    ) -> None:
+        """End this attempt's claim: FAILED (retry may claim), UNDELIVERABLE or DELIVERY_UNCERTAIN."""
+        ...
 
 
 class Channel(Protocol):
     name: str
 
-    async def deliver(self, notification: Notification) -> None: ...
+    async def deliver(self, message: OutgoingMessage) -> None:
+        """Hand the message over. DeliveryRefused: nothing was sent; any other error: unknown."""
+        ...
 
 
 # Activity names: the workflow calls them by name so its sandbox never imports asyncpg.

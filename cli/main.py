@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from temporalio.client import WorkflowExecution
 
+from cli import notifications_cmd
 from cli.client import CourseClient, CourseNotFound, StepRejected, parse_course_id
 from cli.queries import BadFilter, course_query
 from course.commands import (
@@ -355,6 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     lister.add_argument("--all", action="store_true", help="include closed courses")
     lister.add_argument("--query", action="store_true", help="print the visibility query and stop")
     lister.add_argument("--limit", type=int, default=200)
+    notifications_cmd.add_parser(sub)
     _common(sub.add_parser("dashboard", help="counts per phase, overdue items, courses needing review"))
 
     for name in ("hold", "release", "withdraw", "reassign"):
@@ -381,6 +383,7 @@ _ASYNC: dict[str, Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, i
     "reassign": cmd_lifecycle,
     "setup-cluster": cmd_setup_cluster,
     "dashboard": cmd_dashboard,
+    "notifications": notifications_cmd.run,
 }
 
 

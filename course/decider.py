@@ -385,7 +385,14 @@ def _tick(state: CourseState, now: datetime) -> list[DomainEvent]:
         match item.kind:
             case "reminder":
                 events.append(
-                    ReminderSent(key=item.key, purpose=item.purpose, recipient=item.recipient, due_at=item.at)
+                    ReminderSent(
+                        key=item.key,
+                        purpose=item.purpose,
+                        recipient=item.recipient,
+                        due_at=item.at,
+                        session_number=item.session_number,
+                        subject_at=item.subject_at,
+                    )
                 )
             case "overdue":
                 events.append(FollowUpOverdue(key=item.key, what=item.purpose, due_at=item.at))
@@ -397,6 +404,7 @@ def _tick(state: CourseState, now: datetime) -> list[DomainEvent]:
                         purpose="maintenance_overdue",
                         recipient="patient",
                         due_at=item.at,
+                        subject_at=item.subject_at,
                     ),
                 ]
             case "lapse":

@@ -124,6 +124,8 @@ class ReminderSent(_Event):
     purpose: str
     recipient: Literal["patient", "clinician", "therapist", "operations"]
     due_at: AwareDatetime
+    session_number: int | None = None
+    subject_at: AwareDatetime | None = None
 
 
 class CheckedIn(_Event):

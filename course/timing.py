@@ -26,6 +26,9 @@ class DueItem(BaseModel):
     kind: DueKind
     purpose: str
     recipient: Recipient = "clinician"
+    # What the reminder is about, for its template: the session and the time in question.
+    session_number: int | None = None
+    subject_at: datetime | None = None
     # Shown on the Temporal timer and in the course view: opaque, no patient data.
     summary: str
 
@@ -102,6 +105,8 @@ def _integration_items(state: CourseState) -> list[DueItem]:
                 kind="reminder",
                 purpose="integration_due",
                 recipient="therapist",
+                session_number=n,
+                subject_at=state.last_dose_at,
                 summary=f"reminder: integration session due after dosing session {n}",
             ),
             DueItem(
@@ -140,6 +145,7 @@ def _maintenance_items(state: CourseState) -> list[DueItem]:
             kind="reminder",
             purpose="maintenance_due",
             recipient="patient",
+            subject_at=due,
             summary="reminder: time to book the maintenance session",
         ),
         DueItem(
@@ -148,6 +154,7 @@ def _maintenance_items(state: CourseState) -> list[DueItem]:
             kind="maintenance_overdue",
             purpose="maintenance_overdue",
             recipient="patient",
+            subject_at=due,
             summary="overdue: maintenance session (second reminder)",
         ),
     ]
@@ -166,6 +173,7 @@ def _clearance_items(state: CourseState) -> list[DueItem]:
             kind="reminder",
             purpose="clearance_pending",
             recipient="operations",
+            subject_at=state.insurance_checked_at,
             summary="reminder: financial clearance or prior authorization pending",
         )
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import ssl
 import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -15,10 +16,14 @@ import structlog
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.channels import ConsoleChannel, SmtpChannel
+from activities.contacts import PostgresContactDirectory
 from activities.eligibility import EligibilityActivities, provider_named
 from activities.event_store import EventStoreActivities, PostgresEventStore
-from activities.notifications import ConsoleChannel, NotificationActivities, PostgresOutbox
-from activities.ports import Channel, EligibilityProvider, EventStore, Outbox
+from activities.notifications import NotificationActivities, PostgresOutbox
+from activities.ports import Channel, Contact, ContactDirectory, EligibilityProvider, EventStore, Outbox
+from activities.templates import Clinic
+from activities.x12 import X12HttpProvider
 from worker.cluster import missing_search_attributes, registration_commands
 from worker.converter import data_converter
 from worker.database import create_pool, database_url, migrate
@@ -29,12 +34,68 @@ from workflows.treatment_course import TreatmentCourseWorkflow
 log = structlog.get_logger(__name__)
 
 
-def activities_for(store: EventStore, provider: EligibilityProvider, outbox: Outbox, channel: Channel) -> Sequence[Any]:
+def activities_for(
+    store: EventStore,
+    provider: EligibilityProvider,
+    outbox: Outbox,
+    channel: Channel,
+    *,
+    contacts: ContactDirectory | None = None,
+    clinic: Clinic | None = None,
+) -> Sequence[Any]:
     return [
         EventStoreActivities(store).append_events,
         EligibilityActivities(provider).check_eligibility,
-        NotificationActivities(outbox, channel).send_notification,
+        NotificationActivities(outbox, channel, contacts, clinic).send_notification,
     ]
+
+
+class MisconfiguredIntegration(Exception):
+    """A provider or channel is selected without the settings it needs: refuse to start."""
+
+
+def eligibility_provider(settings: Settings) -> EligibilityProvider:
+    if settings.eligibility_provider != "x12_http":
+        try:
+            return provider_named(settings.eligibility_provider)
+        except ValueError as unknown:
+            raise MisconfiguredIntegration(str(unknown)) from None
+    if not settings.eligibility_url or not settings.eligibility_provider_npi:
+        raise MisconfiguredIntegration(
+            "ELIGIBILITY_PROVIDER=x12_http needs ELIGIBILITY_URL and ELIGIBILITY_PROVIDER_NPI"
+        )
+    return X12HttpProvider(
+        settings.eligibility_url,
+        settings.eligibility_provider_npi,
+        organization=settings.eligibility_organization_name,
+        api_key=settings.eligibility_api_key.get_secret_value() if settings.eligibility_api_key else None,
+        timeout=settings.eligibility_timeout_seconds,
+        ca_bundle=settings.eligibility_ca_bundle,
+    )
+
+
+def notification_channel(settings: Settings) -> Channel:
+    if settings.notify_channel == "console":
+        return ConsoleChannel()
+    tls_context = ssl.create_default_context(cafile=settings.smtp_ca_bundle) if settings.smtp_ca_bundle else None
+    return SmtpChannel(
+        settings.smtp_host,
+        settings.smtp_port,
+        settings.smtp_from,
+        sender_name=settings.smtp_from_name or settings.clinic_name,
+        username=settings.smtp_username,
+        password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+        tls=settings.smtp_tls,
+        timeout=settings.smtp_timeout_seconds,
+        tls_context=tls_context,
+    )
+
+
+def clinic_from(settings: Settings) -> Clinic:
+    domain = settings.smtp_from.rpartition("@")[2] or Clinic().mail_domain
+    return Clinic(
+        name=settings.clinic_name, phone=settings.clinic_phone, time_zone=settings.clinic_time_zone, mail_domain=domain
+    )
 
 
 def build_worker(
@@ -75,6 +136,8 @@ async def run_worker(settings: Settings, dsn: str | None = None, stop: asyncio.E
     await check_cluster(client, settings)
     dsn = dsn or database_url(settings.database_url, settings.course_data_dir)
     await migrate(dsn)
+    provider, channel = eligibility_provider(settings), notification_channel(settings)
+    operations = Contact(email=settings.notify_operations_email) if settings.notify_operations_email else None
     pool = await create_pool(dsn)
     try:
         worker = build_worker(
@@ -82,9 +145,11 @@ async def run_worker(settings: Settings, dsn: str | None = None, stop: asyncio.E
             settings.course_task_queue,
             activities_for(
                 PostgresEventStore(pool),
-                provider_named(settings.eligibility_provider),
+                provider,
                 PostgresOutbox(pool),
-                ConsoleChannel(),
+                channel,
+                contacts=PostgresContactDirectory(pool, operations),
+                clinic=clinic_from(settings),
             ),
             graceful_shutdown=settings.worker_graceful_shutdown_seconds,
         )
@@ -98,6 +163,8 @@ async def run_worker(settings: Settings, dsn: str | None = None, stop: asyncio.E
         log.info("worker stopped")
     finally:
         await pool.close()
+        if isinstance(provider, X12HttpProvider):
+            await provider.aclose()
 
 
 def main() -> None:
@@ -106,7 +173,7 @@ def main() -> None:
     code = 0
     try:
         asyncio.run(run_worker(settings))
-    except MissingSearchAttributes as missing:
+    except (MissingSearchAttributes, MisconfiguredIntegration) as missing:
         print(f"error: {missing}", file=sys.stderr)
         code = 1
     except Exception:

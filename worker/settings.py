@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from workflows.inputs import TASK_QUEUE
@@ -18,9 +19,47 @@ class Settings(BaseSettings):
     course_task_queue: str = TASK_QUEUE
     database_url: str | None = None
     course_data_dir: Path = Path(".course-data")
-    notify_channel: Literal["console"] = "console"
+    notify_channel: Literal["console", "smtp"] = "console"
     eligibility_provider: str = "manual"
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"
     worker_graceful_shutdown_seconds: float = 10.0
     temporal_ui_port: int = 8233
+
+    # Payload encryption (worker/codec.py): `id:base64key,...` and the id new payloads use.
+    # Unset keys: a local keyring file under course_data_dir (development only).
+    payload_keys: SecretStr | None = None
+    payload_key_id: str | None = None
+    # Codec server for the Temporal UI (worker/codec_server.py): `staff_id:token,...`.
+    # Unset tokens: one generated into course_data_dir/codec-token (development only).
+    codec_tokens: SecretStr | None = None
+    codec_cors_origin: str = "http://localhost:8233"
+    codec_server_host: str = "127.0.0.1"
+    codec_server_port: int = 8081
+
+    # Eligibility (activities/x12.py), used when ELIGIBILITY_PROVIDER=x12_http: the clearinghouse's
+    # real-time 270/271 JSON endpoint, the clinic's NPI, and its API key (sent as Authorization).
+    eligibility_url: str | None = None
+    eligibility_provider_npi: str | None = None
+    eligibility_organization_name: str = ""
+    eligibility_api_key: SecretStr | None = None
+    eligibility_timeout_seconds: float = 20.0
+    eligibility_ca_bundle: Path | None = None
+
+    # Notifications (activities/channels.py, activities/templates.py). NOTIFY_CHANNEL=smtp sends mail
+    # through this relay; SMTP_TLS: starttls (587) | implicit (465) | none (a relay on localhost).
+    smtp_host: str = "localhost"
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "reminders@treatment-courses.invalid"
+    smtp_from_name: str | None = None
+    smtp_tls: Literal["none", "starttls", "implicit"] = "starttls"
+    smtp_timeout_seconds: float = 20.0
+    smtp_ca_bundle: Path | None = None
+    # Operations' team mailbox; unset: the `operations` row of staff_contacts.
+    notify_operations_email: str | None = None
+    # What patient messages say about the clinic, and the zone their times are shown in.
+    clinic_name: str = "the clinic"
+    clinic_phone: str | None = None
+    clinic_time_zone: str = "UTC"

@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
         EligibilityResult,
         EventBatch,
         Notification,
+        ReminderFacts,
     )
     from course.commands import (
         SYSTEM_ACTOR,
@@ -51,6 +52,9 @@ APPEND_RETRY = RetryPolicy(
     maximum_interval=timedelta(seconds=30),
     non_retryable_error_types=["ConcurrencyError"],
 )
+NOTIFY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(seconds=30))
+# The reminder is recorded as sent (attempted) after this, delivered or not: the course moves on.
+NOTIFY_WITHIN = timedelta(minutes=5)
 ELIGIBILITY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=1))
 # Past this many history events a run hands over to a fresh one (continue-as-new).
 HISTORY_EVENTS_PER_RUN = 2000
@@ -207,21 +211,28 @@ class TreatmentCourseWorkflow:
             "therapist": state.therapist_id,
             "operations": None,
         }[reminder.recipient]
-        await workflow.execute_activity(
-            SEND_NOTIFICATION,
-            Notification(
-                idempotency_key=f"{workflow.info().workflow_id}:{reminder.key}",
-                stream_id=state.stream_id,
-                purpose=reminder.purpose,
-                recipient=reminder.recipient,
-                recipient_id=recipient_id,
-                due_at=reminder.due_at,
-            ),
-            result_type=DeliveryResult,
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=APPEND_RETRY,
-            summary=f"notify {reminder.recipient}: {reminder.purpose}",
-        )
+        try:
+            await workflow.execute_activity(
+                SEND_NOTIFICATION,
+                Notification(
+                    idempotency_key=f"{workflow.info().workflow_id}:{reminder.key}",
+                    stream_id=state.stream_id,
+                    purpose=reminder.purpose,
+                    recipient=reminder.recipient,
+                    recipient_id=recipient_id,
+                    due_at=reminder.due_at,
+                    facts=ReminderFacts(session_number=reminder.session_number, subject_at=reminder.subject_at),
+                ),
+                result_type=DeliveryResult,
+                start_to_close_timeout=timedelta(seconds=30),
+                schedule_to_close_timeout=NOTIFY_WITHIN,
+                retry_policy=NOTIFY_RETRY,
+                summary=f"notify {reminder.recipient}: {reminder.purpose}",
+            )
+        except ActivityError:
+            # The outbox row stays failed and shows in `course notifications --attention`; a mail
+            # relay outage must not hold the course (and the clinicians' steps) hostage.
+            workflow.logger.warning("notification not delivered", extra={"purpose": reminder.purpose})
 
     async def _check_eligibility(self, request: OpenCourse) -> EligibilityResult:
         try:

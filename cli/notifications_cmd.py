@@ -1,0 +1,118 @@
+"""`course notifications [COURSE_ID]`: what was sent, when, through which channel, and its status.
+
+Read from the `notifications` outbox in PostgreSQL. Without a course id it lists the most recent
+notifications of every course; `--attention` keeps what did not plainly arrive (failed,
+undeliverable, delivery uncertain, or stuck sending), which operations follow up by hand.
+Recipients are shown by kind only: addresses live in the contact tables, never here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from cli.client import CourseNotFound, parse_course_id
+from worker.settings import Settings
+from workflows.inputs import workflow_id
+
+ATTENTION = ("failed", "undeliverable", "delivery_uncertain")
+# A claim older than this with no outcome: its attempt died and no retry has settled it yet.
+STALE_SENDING = timedelta(minutes=10)
+
+_COLUMNS = """
+SELECT stream_id, idempotency_key, purpose, recipient, due_at, created_at, delivered_at, channel,
+       status, attempts, last_error, message_id, claimed_at
+FROM notifications
+"""
+
+
+def add_parser(sub: Any) -> None:
+    parser = sub.add_parser("notifications", help="notifications sent: when, through which channel, status")
+    parser.add_argument("course_id", nargs="?", help="one course (default: the most recent of all courses)")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument(
+        "--attention", action="store_true", help="only failed, undeliverable, uncertain or stuck notifications"
+    )
+    parser.add_argument("--limit", type=int, default=200)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _row(record: asyncpg.Record, now: datetime) -> dict[str, Any]:
+    claimed = record["claimed_at"]
+    stale = record["status"] == "sending" and claimed is not None and now - claimed > STALE_SENDING
+    return {
+        "course_id": record["stream_id"].removeprefix("course-"),
+        "key": record["idempotency_key"],
+        "purpose": record["purpose"],
+        "recipient": record["recipient"],
+        "due_at": _iso(record["due_at"]),
+        "created_at": _iso(record["created_at"]),
+        "delivered_at": _iso(record["delivered_at"]),
+        "channel": record["channel"],
+        "status": record["status"],
+        "attempts": record["attempts"],
+        "error": record["last_error"],
+        "message_id": record["message_id"],
+        "needs_attention": record["status"] in ATTENTION or stale,
+    }
+
+
+async def _fetch(conn: asyncpg.Connection, args: argparse.Namespace) -> list[asyncpg.Record]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    stream = workflow_id(parse_course_id(args.course_id)) if args.course_id else None
+    if stream:
+        params.append(stream)
+        clauses.append(f"stream_id = ${len(params)}")
+    if args.attention:
+        params += [list(ATTENTION), STALE_SENDING]
+        statuses, stale = len(params) - 1, len(params)
+        clauses.append(
+            f"(status = ANY(${statuses}::text[]) OR (status = 'sending' AND claimed_at < now() - ${stale}::interval))"
+        )
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    order = "ORDER BY due_at, created_at" if stream else f"ORDER BY created_at DESC LIMIT {max(1, int(args.limit))}"
+    # Only placeholders and fixed fragments are interpolated: every value is a bound parameter.
+    rows = await conn.fetch(f"{_COLUMNS} {where} {order}", *params)
+    if stream and not rows and not await conn.fetchval("SELECT 1 FROM course_summaries WHERE stream_id = $1", stream):
+        raise CourseNotFound(args.course_id)
+    return list(rows)
+
+
+def _text(rows: list[dict[str, Any]], *, one_course: bool) -> str:
+    if not rows:
+        return "no notifications"
+    lines = []
+    for r in rows:
+        course = "" if one_course else f"{r['course_id']}  "
+        outcome = r["status"] + (f" ({r['error']})" if r["error"] else "") + (" !" if r["needs_attention"] else "")
+        sent = r["delivered_at"] or "-"
+        lines.append(
+            f"{course}{r['due_at']}  {r['purpose']:<20} {r['recipient']:<10} {r['channel'] or '-':<8} "
+            f"{outcome:<32} sent {sent}  attempts {r['attempts']}"
+        )
+    return "\n".join(lines)
+
+
+async def run(args: argparse.Namespace, settings: Settings) -> int:
+    from worker.database import database_url  # noqa: PLC0415 - keep the CLI's start fast
+
+    conn = await asyncpg.connect(database_url(settings.database_url, settings.course_data_dir))
+    try:
+        records = await _fetch(conn, args)
+    finally:
+        await conn.close()
+    now = datetime.now(UTC)
+    rows = [_row(r, now) for r in records]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(_text(rows, one_course=bool(args.course_id)))
+    return 0
