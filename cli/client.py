@@ -20,6 +20,7 @@ from course.state import CourseState
 from course.view import CourseView
 from workflows.inputs import TASK_QUEUE, OpenCourse, workflow_id
 from workflows.treatment_course import TreatmentCourseWorkflow
+from workflows.ui_text import for_operations
 
 
 class CourseNotFound(Exception):
@@ -82,8 +83,8 @@ class CourseClient:
                 task_queue=self._task_queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                static_summary=summary_for(request),
-                static_details=details_for(request),
+                static_summary=for_operations(summary_for(request)),
+                static_details=for_operations(details_for(request)),
             )
         return request.course_id
 

@@ -1,8 +1,9 @@
 """AES-256-GCM payload encryption: Temporal stores and shows only ciphertext.
 
 Every payload the service hands to Temporal (workflow input, update arguments, results, query
-answers, failure details, summaries) is encrypted by `EncryptionCodec.encode`, except the
-current-details checklist (see CLEAR_MESSAGE_TYPES). The whole original
+answers, failure details) is encrypted by `EncryptionCodec.encode`, except what is written for
+operations staff: the current-details checklist (see CLEAR_MESSAGE_TYPES) and the summaries made by
+`workflows.ui_text.for_operations`. The whole original
 `Payload` message is encrypted, its metadata included, so not even the payload's type leaks. The
 key id travels in clear metadata, so keys can rotate: new payloads use the current key, older ones
 stay readable as long as their key remains in the keyring.
@@ -33,6 +34,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from google.protobuf.message import DecodeError
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadCodec
+
+from workflows.ui_text import is_for_operations
 
 if TYPE_CHECKING:
     from worker.settings import Settings
@@ -93,6 +96,16 @@ class Keyring:
             raise KeyringError(f"PAYLOAD_KEY_ID {self.current_id!r} is not one of the configured keys")
 
 
+def _operations_text(payload: Payload) -> bool:
+    """Summaries marked by `workflows.ui_text.for_operations`: written for staff, left readable."""
+    if payload.metadata.get("encoding") != b"json/plain" or not payload.data.startswith(b'"'):
+        return False
+    try:
+        return is_for_operations(json.loads(payload.data))
+    except ValueError:
+        return False
+
+
 class EncryptionCodec(PayloadCodec):
     def __init__(self, keyring: Keyring) -> None:
         self._current = keyring.current_id
@@ -108,6 +121,8 @@ class EncryptionCodec(PayloadCodec):
         if payload.metadata.get("encoding") == b"json/protobuf" and (
             payload.metadata.get("messageType") in CLEAR_MESSAGE_TYPES
         ):
+            return payload
+        if _operations_text(payload):
             return payload
         nonce = os.urandom(NONCE_BYTES)
         key_id = self._current.encode()

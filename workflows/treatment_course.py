@@ -46,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
     from course.view import CourseView, checklist, view
     from workflows import search_attributes
     from workflows.inputs import WORKFLOW_TYPE, OpenCourse, workflow_id
+    from workflows.ui_text import for_operations
 
 APPEND_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -200,7 +201,7 @@ class TreatmentCourseWorkflow:
             result_type=AppendResult,
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=APPEND_RETRY,
-            summary=f"store {', '.join(e.type for e in envelopes)} (v{first.version}-{last.version})",
+            summary=for_operations(f"store {', '.join(e.type for e in envelopes)} (v{first.version}-{last.version})"),
         )
 
     async def _notify(self, reminder: ReminderSent) -> None:
@@ -227,7 +228,7 @@ class TreatmentCourseWorkflow:
                 start_to_close_timeout=timedelta(seconds=30),
                 schedule_to_close_timeout=NOTIFY_WITHIN,
                 retry_policy=NOTIFY_RETRY,
-                summary=f"notify {reminder.recipient}: {reminder.purpose}",
+                summary=for_operations(f"notify {reminder.recipient}: {reminder.purpose}"),
             )
         except ActivityError:
             # The outbox row stays failed and shows in `course notifications --attention`; a mail
@@ -248,7 +249,7 @@ class TreatmentCourseWorkflow:
                 start_to_close_timeout=timedelta(seconds=30),
                 schedule_to_close_timeout=timedelta(minutes=10),
                 retry_policy=ELIGIBILITY_RETRY,
-                summary="check insurance eligibility",
+                summary=for_operations("check insurance eligibility"),
             )
             return result
         except ActivityError:
@@ -278,7 +279,7 @@ class TreatmentCourseWorkflow:
                     timer.cancel()
                 timer = None
                 if due is not None:
-                    timer = asyncio.create_task(workflow.sleep(due.at - now, summary=due.summary))
+                    timer = asyncio.create_task(workflow.sleep(due.at - now, summary=for_operations(due.summary)))
                 planned = due
             await workflow.wait_condition(self._moved_or_rang(self._state.version, timer))
             if timer is not None and timer.done():
