@@ -318,6 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("worker", "run a worker"),
         ("migrate", "apply database migrations"),
         ("setup-cluster", "register the search attributes on a Temporal cluster"),
+        ("codec-server", "serve /decode and /encode so authorised staff read payloads in the Temporal UI"),
     ]:
         _common(sub.add_parser(name, help=text))
 
@@ -402,6 +403,11 @@ def run(argv: Sequence[str] | None = None) -> int:
             from worker.main import main as worker_main  # noqa: PLC0415
 
             worker_main()
+        if args.command == "codec-server":
+            from worker.codec_server import main as codec_main  # noqa: PLC0415
+
+            codec_main()
+            return OK
         if args.command == "migrate":
             return cmd_migrate(args, settings)
         return asyncio.run(_ASYNC[args.command](args, settings))

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import structlog
 
+from worker import codec_server
 from worker.binaries import temporal_cli
 from worker.main import run_worker
 from worker.settings import Settings
@@ -47,6 +48,8 @@ def dev_server_command(settings: Settings, data_dir: Path, extra: tuple[str, ...
         "--namespace",
         settings.temporal_namespace,
         "--ui-disable-news-fetch",
+        "--ui-codec-endpoint",
+        codec_server.ui_codec_endpoint(settings),
     ]
     for pragma in SQLITE_PRAGMAS:
         command += ["--sqlite-pragma", pragma]
@@ -70,6 +73,8 @@ def wait_for_server(server: subprocess.Popen[bytes], host: str, port: int, log: 
 
 
 def run_dev(settings: Settings) -> int:
+    if "codec_cors_origin" not in settings.model_fields_set:  # the UI we start is the origin
+        settings = settings.model_copy(update={"codec_cors_origin": f"http://localhost:{settings.temporal_ui_port}"})
     data_dir = settings.course_data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     host, _, port = settings.temporal_address.rpartition(":")
@@ -96,6 +101,11 @@ def run_dev(settings: Settings) -> int:
         print(f"Temporal server:  {settings.temporal_address} (namespace {settings.temporal_namespace})")
         print(f"PostgreSQL:       {where}")
         print(f"  export DATABASE_URL='{dsn}'  # for `course events` from another shell")
+        token_file = codec_server.dev_token_file(settings)
+        print(
+            f"Codec server:     {codec_server.ui_codec_endpoint(settings)} (staff sign in at /login"
+            + (f"; development token in {token_file})" if token_file else ")")
+        )
         print("Worker running; Ctrl-C stops everything.", flush=True)
         stop = asyncio.Event()
         asyncio.run(_serve(settings, dsn, stop))
@@ -115,4 +125,5 @@ def run_dev(settings: Settings) -> int:
 
 
 async def _serve(settings: Settings, dsn: str, stop: asyncio.Event) -> None:
-    await run_worker(settings, dsn, stop)
+    """The worker and the codec server, until Ctrl-C (the worker turns signals into `stop`)."""
+    await asyncio.gather(run_worker(settings, dsn, stop), codec_server.serve(settings, stop_event=stop))

@@ -41,6 +41,7 @@ class DevStack:
             **os.environ,
             "TEMPORAL_ADDRESS": f"127.0.0.1:{self.grpc}",
             "TEMPORAL_UI_PORT": str(self.ui),
+            "CODEC_SERVER_PORT": str(_free_port()),
             "COURSE_DATA_DIR": str(data_dir),
             "COURSE_ACTOR": "ops-1",
             "COURSE_ROLE": "operations",
