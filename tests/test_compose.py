@@ -322,4 +322,3 @@ def test_docs_mention_ports_and_usage() -> None:
     assert "--scale worker=3" in text
     assert "docker compose up -d" in text
     assert "TEMPORAL_ADDRESS=localhost:7233" in text
-    assert len(text.splitlines()) < 80
