@@ -23,8 +23,10 @@ from course.commands import (
     Vitals,
 )
 from course.policy import CoursePolicy
+from course.upcasting import upcast
 
-SCHEMA_VERSION = 1
+# 2: ReminderSent carries session_number and subject_at (course/upcasting.py lifts version 1).
+SCHEMA_VERSION = 2
 
 
 class _Event(BaseModel):
@@ -305,11 +307,13 @@ class EventEnvelope(BaseModel):
         metadata: dict[str, Any],
         occurred_at: datetime,
     ) -> EventEnvelope:
+        written_as = int(metadata.get("schema_version", 1))
+        current = upcast(type, data, written_as, SCHEMA_VERSION)
         return cls(
             event_id=event_id,
             stream_id=stream_id,
             version=version,
             occurred_at=occurred_at,
             metadata=EventMetadata.model_validate(metadata),
-            event=_DOMAIN_EVENT.validate_python({"type": type, **data}),
+            event=_DOMAIN_EVENT.validate_python({"type": type, **current}),
         )
