@@ -322,3 +322,96 @@ def test_docs_mention_ports_and_usage() -> None:
     assert "--scale worker=3" in text
     assert "docker compose up -d" in text
     assert "TEMPORAL_ADDRESS=localhost:7233" in text
+
+
+# --- worker image -------------------------------------------------------------
+
+DOCKERFILE = ROOT / "Dockerfile"
+DOCKERIGNORE = ROOT / ".dockerignore"
+LOCK_FILE = ROOT / "requirements.lock"
+
+
+def _dockerfile_final_stage() -> list[str]:
+    lines = [line.strip() for line in DOCKERFILE.read_text().splitlines()]
+    joined, current = [], ""
+    for line in lines:  # join `\` continuations, drop comments
+        if not current and (not line or line.startswith("#")):
+            continue
+        current += line.removesuffix("\\") + " "
+        if not line.endswith("\\"):
+            joined.append(current.strip())
+            current = ""
+    last_from = max(i for i, line in enumerate(joined) if line.upper().startswith("FROM "))
+    return joined[last_from:]
+
+
+def test_worker_is_built_from_the_dockerfile_with_a_healthcheck(services: dict) -> None:
+    worker = services["worker"]
+    build = worker.get("build")
+    assert build in (".", "./") or (isinstance(build, dict) and build.get("context") in (".", "./"))
+    assert "image" not in worker, "image + build would tag the build with that name"
+    assert "command" not in worker and not worker.get("volumes"), "the image runs `course worker` itself"
+    test = " ".join(worker["healthcheck"]["test"])
+    assert "/healthz" in test and "urllib" in test
+    env = env_of(worker)
+    assert env["HEALTH_BIND"].endswith(":8080") and ":8080/healthz" in test
+    assert env["METRICS_BIND"].endswith(":9464")
+    assert "PAYLOAD_KEYS: ${PAYLOAD_KEYS:?" in COMPOSE_FILE.read_text(), "PAYLOAD_KEYS must stay required"
+
+
+def test_dockerfile_is_small_non_root_and_pinned() -> None:
+    text = DOCKERFILE.read_text()
+    assert "python:3.11-slim" in text
+    final = _dockerfile_final_stage()
+    users = [line.split()[1] for line in final if line.upper().startswith("USER ")]
+    assert users and users[-1].split(":")[0] not in {"root", "0"}, "the worker must not run as root"
+    assert any(line.startswith("CMD ") and '"course", "worker"' in line for line in final)
+    exposed = {port for line in final if line.startswith("EXPOSE ") for port in line.split()[1:]}
+    assert {"9464", "8080"} <= exposed
+    healthcheck = next(line for line in final if line.startswith("HEALTHCHECK "))
+    assert "urllib" in healthcheck and "/healthz" in healthcheck
+    assert "requirements.lock" in text and "--no-deps" in text
+
+
+def test_lock_file_pins_every_runtime_dependency() -> None:
+    import tomllib
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    pins = {}
+    for raw in LOCK_FILE.read_text().splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if line:
+            requirement = Requirement(line)
+            (spec,) = requirement.specifier
+            assert spec.operator == "==", f"{line}: not pinned"
+            pins[canonicalize_name(requirement.name)] = spec.version
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    for dependency in project["dependencies"]:
+        requirement = Requirement(dependency)
+        name = canonicalize_name(requirement.name)
+        assert name in pins, f"{name} is a runtime dependency but not in requirements.lock"
+        assert requirement.specifier.contains(pins[name], prereleases=True), f"{name}=={pins[name]} vs {requirement}"
+    test_only = {canonicalize_name(Requirement(r).name) for r in project["optional-dependencies"]["test"]}
+    assert not test_only & set(pins), f"test tools in the runtime lock: {sorted(test_only & set(pins))}"
+
+
+def test_dockerignore_keeps_local_state_out_of_the_image() -> None:
+    ignored = {line.strip().rstrip("/") for line in DOCKERIGNORE.read_text().splitlines()}
+    assert {".venv", ".git", ".course-data", "tests/histories"} <= ignored
+
+
+def test_docs_describe_the_image_and_the_runbook() -> None:
+    text = DOCS.read_text()
+    assert "build: ." in text and "/healthz" in text and "9464" in text
+    runbook = (ROOT / "docs" / "runbook.md").read_text()
+    for topic in (
+        "docker compose up -d --scale worker=",
+        "PAYLOAD_KEY_ID",
+        "python -m tests.histories.export --address",
+        "changing-the-workflow.md",
+        "pg_dump",
+        "rebuild_summaries",
+    ):
+        assert topic in runbook, f"docs/runbook.md does not cover {topic!r}"

@@ -24,9 +24,11 @@ from activities.notifications import NotificationActivities, PostgresOutbox
 from activities.ports import Channel, Contact, ContactDirectory, EligibilityProvider, EventStore, Outbox
 from activities.templates import Clinic
 from activities.x12 import X12HttpProvider
+from worker import telemetry
 from worker.cluster import missing_search_attributes, registration_commands
 from worker.converter import data_converter
 from worker.database import create_pool, database_url, migrate
+from worker.health import Health, pool_probe, serve_health
 from worker.logging import configure_logging
 from worker.settings import Settings
 from workflows.treatment_course import TreatmentCourseWorkflow
@@ -112,8 +114,14 @@ def build_worker(
 
 
 async def connect(settings: Settings) -> Client:
+    """The Temporal client: TLS/mTLS and API key from the settings, SDK metrics when METRICS_BIND is set."""
     return await Client.connect(
-        settings.temporal_address, namespace=settings.temporal_namespace, data_converter=data_converter()
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=data_converter(),
+        tls=telemetry.tls_config(settings),
+        api_key=telemetry.api_key(settings),
+        runtime=telemetry.runtime_for(settings),
     )
 
 
@@ -139,6 +147,8 @@ async def run_worker(settings: Settings, dsn: str | None = None, stop: asyncio.E
     provider, channel = eligibility_provider(settings), notification_channel(settings)
     operations = Contact(email=settings.notify_operations_email) if settings.notify_operations_email else None
     pool = await create_pool(dsn)
+    health = Health(pool_probe(pool))
+    health_server = await serve_health(health, settings.health_bind) if settings.health_bind else None
     try:
         worker = build_worker(
             client,
@@ -159,9 +169,16 @@ async def run_worker(settings: Settings, dsn: str | None = None, stop: asyncio.E
             loop.add_signal_handler(sig, stop.set)
         log.info("worker started", task_queue=settings.course_task_queue, namespace=settings.temporal_namespace)
         async with worker:
-            await stop.wait()
+            health.running = True
+            try:
+                await stop.wait()
+            finally:
+                health.running = False
         log.info("worker stopped")
     finally:
+        if health_server is not None:
+            health_server.close()
+            await health_server.wait_closed()
         await pool.close()
         if isinstance(provider, X12HttpProvider):
             await provider.aclose()
@@ -173,7 +190,7 @@ def main() -> None:
     code = 0
     try:
         asyncio.run(run_worker(settings))
-    except (MissingSearchAttributes, MisconfiguredIntegration) as missing:
+    except (MissingSearchAttributes, MisconfiguredIntegration, telemetry.MisconfiguredTLS) as missing:
         print(f"error: {missing}", file=sys.stderr)
         code = 1
     except Exception:

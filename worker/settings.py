@@ -63,3 +63,17 @@ class Settings(BaseSettings):
     clinic_name: str = "the clinic"
     clinic_phone: str | None = None
     clinic_time_zone: str = "UTC"
+
+    # Production (worker/telemetry.py, worker/health.py). METRICS_BIND: Prometheus endpoint of the
+    # SDK runtime (`0.0.0.0:9464`), HEALTH_BIND: GET /healthz (`0.0.0.0:8080`); unset: off.
+    metrics_bind: str | None = None
+    health_bind: str | None = None
+    # Temporal Cloud or a secured cluster. TEMPORAL_TLS=true turns TLS on (system roots unless
+    # TEMPORAL_TLS_CA); TEMPORAL_TLS_CERT + TEMPORAL_TLS_KEY add a client certificate (mTLS), and
+    # imply TLS; TEMPORAL_API_KEY is sent as a bearer token (and implies TLS too).
+    temporal_tls: bool = False
+    temporal_tls_ca: Path | None = None
+    temporal_tls_cert: Path | None = None
+    temporal_tls_key: Path | None = None
+    temporal_tls_server_name: str | None = None
+    temporal_api_key: SecretStr | None = None
