@@ -415,3 +415,13 @@ def test_docs_describe_the_image_and_the_runbook() -> None:
         "rebuild_summaries",
     ):
         assert topic in runbook, f"docs/runbook.md does not cover {topic!r}"
+
+
+def test_the_ui_is_pointed_at_the_codec_server_which_needs_keys_and_tokens() -> None:
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    codec = services["codec-server"]
+    assert codec["command"] == ["course", "codec-server"]
+    assert "PAYLOAD_KEYS:?" in str(codec["environment"]["PAYLOAD_KEYS"]).replace("${", "").replace("}", "")
+    assert "CODEC_TOKENS:?" in str(codec["environment"]["CODEC_TOKENS"]).replace("${", "").replace("}", "")
+    assert any(str(p).endswith(":8081:8081") for p in codec["ports"])
+    assert "8081" in str(services["temporal-ui"]["environment"]["TEMPORAL_CODEC_ENDPOINT"])
