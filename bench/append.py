@@ -1,0 +1,164 @@
+"""Event append: events per second through PostgresEventStore.append, against raw asyncpg inserts
+of the same rows and against the `eventsourcing` library, on the same throwaway database.
+
+    python -m bench.append [--quick] [--courses 400]
+
+The rows are full six-session courses made offline by the real decider (bench/courses.py): 40
+appends of 1-3 events per course, as the workflow sends them. Each writer appends one course's
+batches in order; "1 course" is one writer, "16 courses" sixteen writers on the production pool
+(16 connections).
+- store: PostgresEventStore.append (advisory lock, idempotency and version checks, insert, the
+  inline course_summaries projection, one transaction per batch).
+- raw: the store's own INSERT ... SELECT unnest(...) of the same rows, one transaction per batch,
+  rows prepared before the clock starts: the database's limit for this write pattern.
+- eventsourcing: its PostgreSQL Application, one aggregate per course, one save per batch with the
+  same data and metadata (psycopg 3; it locks its table for each save to keep positions gap-free).
+Targets: store >= 0.8 x raw, store >= 3 x eventsourcing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import asyncpg
+
+from activities.event_store import _INSERT, PostgresEventStore
+from bench import common
+from bench.courses import Batch, append_courses, events_in, simulated_courses
+from worker.database import create_pool
+
+TARGET_RAW, TARGET_LIBRARY = 0.8, 3.0
+CONCURRENCY = (1, 16)
+
+
+async def main(args: argparse.Namespace) -> None:
+    report = common.Report("append", args)
+    count = args.courses or (20 if args.quick else 400)
+    courses = simulated_courses(count)
+    total = events_in(courses)
+    report.add("courses", count)
+    report.add("events", total, f"{sum(len(c) for c in courses)} appends")
+    async with common.throwaway_database() as dsn:
+        report.add("postgres", await common.postgres_version(dsn))
+        pool = await create_pool(dsn)
+        store = PostgresEventStore(pool)
+        for writers in CONCURRENCY:
+            await _truncate(pool)
+            raw = await _timed(total, _raw_appends(pool, courses, writers))
+            await _truncate(pool)
+            ours = await _timed(total, append_courses(store, courses, writers))
+            report.add(f"c{writers}_raw_events_per_s", raw)
+            report.add(f"c{writers}_store_events_per_s", ours)
+            report.ratio(f"c{writers}_store_vs_raw", ours, raw, f">= {TARGET_RAW}")
+            library = await _library_rate(dsn, courses, writers, total)
+            if library is None:
+                report.add(f"c{writers}_eventsourcing", "skipped: pip install 'eventsourcing[postgres]'")
+            else:
+                report.add(f"c{writers}_eventsourcing_events_per_s", library)
+                report.ratio(f"c{writers}_store_vs_eventsourcing", ours, library, f">= {TARGET_LIBRARY}")
+            report.add(f"c{writers}_load_average", common.load_average())
+        await pool.close()
+    report.finish()
+
+
+async def _timed(events: int, work: Any) -> float:
+    started = time.perf_counter()
+    await work
+    return common.rate(events, time.perf_counter() - started)
+
+
+async def _truncate(pool: asyncpg.Pool) -> None:
+    await pool.execute("TRUNCATE events, course_summaries RESTART IDENTITY")
+    await pool.execute("VACUUM ANALYZE events")
+
+
+def _rows(batch: Batch) -> tuple[Any, ...]:
+    events = batch.events
+    return (
+        batch.stream_id,
+        [e.version for e in events],
+        [e.event_id for e in events],
+        [e.type for e in events],
+        [e.data() for e in events],
+        [e.metadata.model_dump(mode="json") for e in events],
+        [e.occurred_at for e in events],
+    )
+
+
+async def _raw_appends(pool: asyncpg.Pool, courses: list[list[Batch]], writers: int) -> None:
+    prepared = iter([[_rows(batch) for batch in course] for course in courses])
+
+    async def writer() -> None:
+        for course in prepared:
+            for row in course:
+                async with pool.acquire() as conn, conn.transaction():
+                    await conn.fetch(_INSERT, *row)
+
+    await asyncio.gather(*(writer() for _ in range(writers)))
+
+
+# --- the eventsourcing library ------------------------------------------------------------------
+
+
+def _library_env(dsn: str, writers: int) -> dict[str, str]:
+    url = urllib.parse.urlsplit(dsn)
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": url.path.lstrip("/"),
+        "POSTGRES_HOST": url.hostname or "127.0.0.1",
+        "POSTGRES_PORT": str(url.port or 5432),
+        "POSTGRES_USER": url.username or "postgres",
+        "POSTGRES_PASSWORD": url.password or "",
+        "POSTGRES_POOL_SIZE": str(writers),
+        "POSTGRES_SCHEMA": "public",
+        "CREATE_TABLE": "y",
+    }
+
+
+async def _library_rate(dsn: str, courses: list[list[Batch]], writers: int, total: int) -> float | None:
+    try:
+        from eventsourcing.application import Application  # noqa: PLC0415
+
+        from bench.library_store import CourseStream  # noqa: PLC0415
+    except ImportError:
+        return None
+
+    app = Application(env=_library_env(dsn, writers))
+    prepared = iter(
+        [[[(e.type, e.data(), e.metadata.model_dump(mode="json")) for e in b.events] for b in c] for c in courses]
+    )
+
+    def writer() -> None:
+        for course in prepared:
+            stream: CourseStream | None = None
+            for batch in course:
+                for kind, data, metadata in batch:
+                    if stream is None:
+                        stream = CourseStream(data, metadata)
+                    else:
+                        stream.record(kind, data, metadata)
+                app.save(stream)
+
+    def all_writers() -> float:
+        started = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=writers) as pool:
+            for future in [pool.submit(writer) for _ in range(writers)]:
+                future.result()
+        return time.perf_counter() - started
+
+    try:
+        seconds = await asyncio.to_thread(all_writers)
+    finally:
+        app.close()
+    return common.rate(total, seconds)
+
+
+if __name__ == "__main__":
+    parsed = common.parser(__doc__.splitlines()[0])
+    parsed.add_argument("--courses", type=int, help="courses to append (default 400; quick 20)")
+    common.run(main, parsed.parse_args())

@@ -1,0 +1,320 @@
+"""The course every benchmark runs: a full six-session life cycle, driven through Temporal or
+simulated offline through the decider (for the event-store benchmarks).
+
+Policy, shrunk where the clock matters: a session is scheduled an hour ahead and the "day before"
+reminder fires 250 ms after scheduling, so each of the six reminders is a real timer that
+fires, a notification and a ReminderSent event, and the driver waits for it before checking the
+patient in. Every other duration stays clinical (days), so no other timer fires during a run and
+the amount of work per course is the same in every run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError
+
+from activities.event_store import PostgresEventStore
+from activities.ports import OutgoingMessage
+from bench.baseline_workflows import CourseShapeWorkflow, Shape, ShapeStep
+from cli.client import CourseClient
+from course.commands import SYSTEM_ACTOR, Actor, Command, InsuranceStatus, MaintenanceKind, RecordEligibility, Tick
+from course.decider import decide
+from course.events import CourseOpened, EventEnvelope, EventMetadata
+from course.policy import CoursePolicy
+from course.state import CourseState, fold
+from tests import story
+from workflows.inputs import OpenCourse, workflow_id
+
+SESSIONS = 6
+SCHEDULE_AHEAD = timedelta(hours=1)
+REMINDER_AFTER = timedelta(milliseconds=250)
+# Seconds a driver waits for a reminder before calling the run broken (1,000 courses queue a lot).
+REMINDER_WAIT = float(os.environ.get("BENCH_REMINDER_WAIT", "600"))
+# An update call that times out (the worker is far behind) is sent again with the same id.
+UPDATE_ATTEMPTS = 10
+
+
+def shrunk_policy() -> CoursePolicy:
+    return CoursePolicy(session_reminder_lead=SCHEDULE_AHEAD - REMINDER_AFTER)
+
+
+def maintenance_policy(day: timedelta = timedelta(milliseconds=10)) -> CoursePolicy:
+    """The shrunk policy with a short maintenance "day": a 30-day interval passes in 30 x `day`,
+    its reminder fires 10 days' worth before, and the overdue flag stays out of reach."""
+    return CoursePolicy(
+        session_reminder_lead=SCHEDULE_AHEAD - REMINDER_AFTER,
+        day_length=day,
+        maintenance_reminder_lead=day * 10,
+        maintenance_grace=timedelta(minutes=10),
+    )
+
+
+def opening(course_id: UUID | None = None, policy: CoursePolicy | None = None) -> OpenCourse:
+    request = story.opening(course_id, policy=policy or shrunk_policy())
+    return request.model_copy(update={"planned_sessions": SESSIONS})
+
+
+@dataclass(frozen=True)
+class Step:
+    """One clinician step; `reminders` > 0: wait until that many reminders reached the patient."""
+
+    name: str
+    build: Callable[[datetime], tuple[Actor, Command]]
+    reminders: int = 0
+
+
+def full_course(sessions: int = SESSIONS, *, schedule: bool = True) -> list[Step]:
+    """Assessment, six preparation steps, then per session: schedule (and its reminder), check in,
+    dose, integration; then maintenance plan `none`, which completes the course. Without
+    `schedule`, sessions are checked in unannounced: no reminders, 26 updates instead of 32."""
+    steps = [Step("assessment", lambda now: (story.PRESCRIBER, story.assessment()))]
+    for index in range(len(story.preparation(datetime.now(UTC), sessions))):
+        steps.append(
+            Step(
+                "preparation",
+                lambda now, i=index: story.preparation(now, sessions)[i],  # type: ignore[misc]
+            )
+        )
+    for n in range(1, sessions + 1):
+        if schedule:
+            steps.append(
+                Step(
+                    "schedule-session", lambda now, n=n: (story.OPERATIONS, story.schedule(n, now + SCHEDULE_AHEAD)), n
+                )
+            )
+        steps += [
+            Step("check-in", lambda now, n=n: (story.NURSE, story.check_in(n))),
+            Step("dosing-session", lambda now, n=n: (story.NURSE, story.dose(n))),
+            Step("integration-session", lambda now: (story.THERAPIST, story.integration(now))),
+        ]
+    steps.append(
+        Step(
+            "maintenance-plan",
+            lambda now: (story.PRESCRIBER, story.maintenance_plan(MaintenanceKind.NONE, None)),
+        )
+    )
+    return steps
+
+
+def until_maintenance(sessions: int = SESSIONS, interval_days: int = 90) -> list[Step]:
+    """The same course, ending in a maintenance plan instead of closing."""
+    steps = full_course(sessions)[:-1]
+    steps.append(
+        Step(
+            "maintenance-plan",
+            lambda now: (story.PRESCRIBER, story.maintenance_plan(MaintenanceKind.KETAMINE, interval_days)),
+        )
+    )
+    return steps
+
+
+def mid_dosing(done: int = SESSIONS // 2) -> list[Step]:
+    """Assessment, preparation and `done` sessions with their integration: mid-dosing."""
+    return full_course()[: 7 + 4 * done]
+
+
+class ReminderBoard:
+    """A notification channel that counts deliveries per course, so a driver can wait for them."""
+
+    name = "bench"
+
+    def __init__(self) -> None:
+        self._delivered: dict[str, int] = {}
+        self._changed: dict[str, asyncio.Event] = {}
+
+    def notify(self, stream_id: str) -> None:
+        self._delivered[stream_id] = self._delivered.get(stream_id, 0) + 1
+        self._changed.setdefault(stream_id, asyncio.Event()).set()
+
+    async def deliver(self, message: OutgoingMessage) -> None:
+        self.notify(message.notification.stream_id)
+
+    async def wait(self, stream_id: str, count: int) -> None:
+        try:
+            async with asyncio.timeout(REMINDER_WAIT):
+                while self._delivered.get(stream_id, 0) < count:
+                    changed = self._changed.setdefault(stream_id, asyncio.Event())
+                    changed.clear()
+                    await changed.wait()
+        except TimeoutError:
+            seen = self._delivered.get(stream_id, 0)
+            raise TimeoutError(f"{stream_id}: reminder {count} never came ({seen} delivered)") from None
+
+
+@dataclass
+class Timings:
+    """Update latencies (seconds) by step name, when each course finished, and how many update
+    calls timed out and were sent again with the same update id (as a clinician's tool would)."""
+
+    updates: list[tuple[str, float]] = field(default_factory=list)
+    finished: list[float] = field(default_factory=list)
+    timeouts: int = 0
+
+    def latencies(self) -> list[float]:
+        return [seconds for _, seconds in self.updates]
+
+
+async def drive_course(
+    client: CourseClient,
+    board: ReminderBoard,
+    steps: list[Step],
+    timings: Timings,
+    *,
+    wait_for_result: bool = True,
+    course_id: UUID | None = None,
+    policy: CoursePolicy | None = None,
+) -> UUID:
+    """One clinic's course through Temporal, step by step, as the clinicians' tools would send it."""
+    course = await client.open(opening(course_id, policy))
+    stream = workflow_id(course)
+    for step in steps:
+        actor, command = step.build(datetime.now(UTC))
+        request_id = f"{step.name}-{uuid.uuid4()}"
+        started = time.perf_counter()
+        for attempt in range(UPDATE_ATTEMPTS):
+            try:
+                await client.record(course, command, actor, request_id=request_id)  # type: ignore[arg-type]
+                break
+            except WorkflowUpdateRPCTimeoutOrCancelledError:
+                timings.timeouts += 1
+                if attempt == UPDATE_ATTEMPTS - 1:
+                    raise
+        timings.updates.append((step.name, time.perf_counter() - started))
+        if step.reminders:
+            await board.wait(stream, step.reminders)
+    if wait_for_result:
+        await client.temporal.get_workflow_handle(stream).result()
+    timings.finished.append(time.monotonic())
+    return course
+
+
+# --- offline: the same course through the decider, for the event-store benchmarks ----------------
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One append: what the workflow's append_events activity would send for one step."""
+
+    stream_id: str
+    expected_version: int
+    events: list[EventEnvelope]
+
+
+def simulated_course(start: datetime, course_id: UUID | None = None) -> list[Batch]:
+    """The batches a full course appends, made by the real decider with the real payloads, in
+    the order the workflow appends them (opening, eligibility, each step, each reminder)."""
+    request = opening(course_id)
+    stream, run_id = workflow_id(request.course_id), str(uuid.uuid4())
+    batches: list[Batch] = []
+    state: CourseState | None = None
+    now = start
+
+    def commit(events: list, actor: Actor) -> None:  # type: ignore[type-arg]
+        nonlocal state
+        base = state.version if state is not None else 0
+        metadata = EventMetadata(actor=actor, update_id=f"u-{uuid.uuid4()}", workflow_id=stream, run_id=run_id)
+        envelopes = [
+            EventEnvelope(
+                event_id=uuid.uuid4(), stream_id=stream, version=base + i, occurred_at=now, metadata=metadata, event=e
+            )
+            for i, e in enumerate(events, start=1)
+        ]
+        if envelopes:
+            batches.append(Batch(stream, base, envelopes))
+            state = fold(state, envelopes)
+
+    opened = CourseOpened(
+        course_id=request.course_id,
+        patient_id=request.patient_id,
+        clinician_id=request.clinician_id,
+        therapist_id=request.therapist_id,
+        condition=request.condition,
+        planned_sessions=request.planned_sessions,
+        self_pay=request.self_pay,
+        policy=request.policy,
+    )
+    commit([opened], request.opened_by)
+    assert state is not None
+    eligibility = RecordEligibility(status=InsuranceStatus.NOT_COVERED, reason="self_pay")
+    commit(decide(state, eligibility, SYSTEM_ACTOR, now), SYSTEM_ACTOR)
+    for step in full_course():
+        now += timedelta(seconds=5)
+        actor, command = step.build(now)
+        commit(decide(state, command, actor, now), actor)
+        if step.reminders:
+            now += SCHEDULE_AHEAD - shrunk_policy().session_reminder_lead
+            commit(decide(state, Tick(), SYSTEM_ACTOR, now), SYSTEM_ACTOR)
+    assert state is not None and state.outcome == "completed", state
+    return batches
+
+
+def simulated_courses(count: int, start: datetime | None = None) -> list[list[Batch]]:
+    start = start or datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+    return [simulated_course(start + timedelta(minutes=i)) for i in range(count)]
+
+
+def events_in(courses: list[list[Batch]]) -> int:
+    return sum(len(batch.events) for course in courses for batch in course)
+
+
+async def append_courses(store: PostgresEventStore, courses: list[list[Batch]], concurrency: int) -> None:
+    """Append every course's batches in order, `concurrency` courses at a time."""
+    queue: Iterator[list[Batch]] = iter(courses)
+
+    async def writer() -> None:
+        for course in queue:
+            for batch in course:
+                await store.append(batch.stream_id, batch.expected_version, batch.events)
+
+    await asyncio.gather(*(writer() for _ in range(concurrency)))
+
+
+# --- the baseline: the same steps against CourseShapeWorkflow -----------------------------------
+
+
+async def drive_shape(
+    client: Client,
+    queue: str,
+    board: ReminderBoard | None,
+    steps: list[Step],
+    timings: Timings,
+    *,
+    shape: Shape | None = None,
+    finish: bool = True,
+) -> str:
+    """The baseline course: one bare update per step, the same reminder waits (none without a
+    board), no domain. `finish=False` leaves it waiting after the last step, like a course."""
+    workflow_id_ = f"shape-{uuid.uuid4()}"
+    handle = await client.start_workflow(
+        CourseShapeWorkflow.run,
+        shape or Shape(timer_seconds=REMINDER_AFTER.total_seconds()),
+        id=workflow_id_,
+        task_queue=queue,
+    )
+    for index, step in enumerate(steps):
+        request = ShapeStep(arm_timer=step.reminders > 0, last=finish and index == len(steps) - 1)
+        update_id = f"{step.name}-{uuid.uuid4()}"
+        started = time.perf_counter()
+        for attempt in range(UPDATE_ATTEMPTS):
+            try:
+                await handle.execute_update(CourseShapeWorkflow.step, request, id=update_id)
+                break
+            except WorkflowUpdateRPCTimeoutOrCancelledError:
+                timings.timeouts += 1
+                if attempt == UPDATE_ATTEMPTS - 1:
+                    raise
+        timings.updates.append((step.name, time.perf_counter() - started))
+        if step.reminders and board is not None:
+            await board.wait(workflow_id_, step.reminders)
+    if finish:
+        await handle.result()
+    timings.finished.append(time.monotonic())
+    return workflow_id_
