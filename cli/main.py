@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from temporalio.client import WorkflowExecution
 
-from cli import notifications_cmd
+from cli import notifications_cmd, staff_cmd
 from cli.client import CourseClient, CourseNotFound, StepRejected, parse_course_id
 from cli.queries import BadFilter, course_query
+from cli.reads import event_rows, list_courses
 from course.commands import (
     STEPS,
     Actor,
@@ -31,7 +31,6 @@ from course.commands import (
 from course.policy import CoursePolicy
 from course.state import Phase
 from worker.settings import Settings
-from workflows import search_attributes as sa
 from workflows.inputs import OpenCourse, workflow_id
 
 OK, FAILED, INVALID, UNKNOWN_COURSE = 0, 1, 2, 3
@@ -187,46 +186,14 @@ async def cmd_events(args: argparse.Namespace, settings: Settings) -> int:
     from activities.event_store import PostgresEventStore  # noqa: PLC0415
     from worker.database import create_pool, database_url  # noqa: PLC0415
 
-    course = parse_course_id(args.course_id)
     pool = await create_pool(database_url(settings.database_url, settings.course_data_dir), max_size=2)
     try:
-        events = await PostgresEventStore(pool).read(workflow_id(course))
+        rows = await event_rows(PostgresEventStore(pool), args.course_id)
     finally:
         await pool.close()
-    if not events:
-        raise CourseNotFound(str(course))
-    rows = [
-        {
-            "version": e.version,
-            "type": e.type,
-            "occurred_at": e.occurred_at.isoformat(),
-            "data": e.data(),
-            "metadata": e.metadata.model_dump(mode="json"),
-        }
-        for e in events
-    ]
     text = "\n".join(f"{r['version']:>4}  {r['occurred_at']}  {r['type']}" for r in rows)
     _print(args, rows, text)
     return OK
-
-
-def _row(execution: WorkflowExecution) -> dict[str, Any]:
-    attrs = execution.typed_search_attributes
-    due = attrs.get(sa.NEXT_DUE_AT)
-    return {
-        "course_id": execution.id.removeprefix("course-"),
-        "status": execution.status.name.lower() if execution.status else None,
-        "phase": attrs.get(sa.COURSE_PHASE),
-        "awaiting": list(attrs.get(sa.AWAITING_STEPS) or []),
-        "clinician_id": attrs.get(sa.CLINICIAN_ID),
-        "therapist_id": attrs.get(sa.THERAPIST_ID),
-        "next_due_at": due.isoformat() if due else None,
-        "sessions_completed": attrs.get(sa.DOSING_SESSIONS_COMPLETED),
-        "overdue": bool(attrs.get(sa.OVERDUE)),
-        "on_hold": bool(attrs.get(sa.ON_HOLD)),
-        "needs_review": bool(attrs.get(sa.NEEDS_CLINICAL_REVIEW)),
-        "insurance": attrs.get(sa.INSURANCE_STATUS),
-    }
 
 
 def _flags(row: dict[str, Any]) -> str:
@@ -251,7 +218,7 @@ async def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
         print(query)
         return OK
     client = await _client(settings)
-    rows = [_row(w) async for w in client.temporal.list_workflows(query, limit=args.limit)]
+    rows = await list_courses(client.temporal, query, args.limit)
     text = "\n".join(
         f"{r['course_id']}  {r['phase'] or r['status']:<12} waiting: {','.join(r['awaiting']) or '-':<28} "
         f"clinician: {r['clinician_id']}  flags: {_flags(r)}"
@@ -268,8 +235,8 @@ async def cmd_dashboard(args: argparse.Namespace, settings: Settings) -> int:
         for p in Phase
         if p is not Phase.CLOSED
     }
-    overdue = [_row(w) async for w in client.list_workflows(course_query(overdue=True), limit=50)]
-    review = [_row(w) async for w in client.list_workflows(course_query(needs_review=True), limit=50)]
+    overdue = await list_courses(client, course_query(overdue=True), 50)
+    review = await list_courses(client, course_query(needs_review=True), 50)
     on_hold = (await client.count_workflows(course_query(on_hold=True))).count
     board = {
         "open_courses_by_phase": phases,
@@ -319,6 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("migrate", "apply database migrations"),
         ("setup-cluster", "register the search attributes on a Temporal cluster"),
         ("codec-server", "serve /decode and /encode so authorised staff read payloads in the Temporal UI"),
+        ("api", "serve the HTTP API and the clinician console (API_HOST:API_PORT, default 127.0.0.1:8082)"),
     ]:
         _common(sub.add_parser(name, help=text))
 
@@ -358,6 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     lister.add_argument("--query", action="store_true", help="print the visibility query and stop")
     lister.add_argument("--limit", type=int, default=200)
     notifications_cmd.add_parser(sub)
+    staff_cmd.add_parser(sub)
     _common(sub.add_parser("dashboard", help="counts per phase, overdue items, courses needing review"))
 
     for name in ("hold", "release", "withdraw", "reassign"):
@@ -385,6 +354,7 @@ _ASYNC: dict[str, Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, i
     "setup-cluster": cmd_setup_cluster,
     "dashboard": cmd_dashboard,
     "notifications": notifications_cmd.run,
+    "staff": staff_cmd.run,
 }
 
 
@@ -407,6 +377,11 @@ def run(argv: Sequence[str] | None = None) -> int:
             from worker.codec_server import main as codec_main  # noqa: PLC0415
 
             codec_main()
+            return OK
+        if args.command == "api":
+            from api.server import main as api_main  # noqa: PLC0415
+
+            api_main()
             return OK
         if args.command == "migrate":
             return cmd_migrate(args, settings)

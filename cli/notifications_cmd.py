@@ -64,26 +64,30 @@ def _row(record: asyncpg.Record, now: datetime) -> dict[str, Any]:
     }
 
 
-async def _fetch(conn: asyncpg.Connection, args: argparse.Namespace) -> list[asyncpg.Record]:
+async def fetch_notifications(
+    db: asyncpg.Connection | asyncpg.Pool, course_id: str | None, *, attention: bool = False, limit: int = 200
+) -> list[dict[str, Any]]:
+    """Notification rows, of one course (CourseNotFound if it has none and no summary) or the latest."""
     clauses: list[str] = []
     params: list[Any] = []
-    stream = workflow_id(parse_course_id(args.course_id)) if args.course_id else None
+    stream = workflow_id(parse_course_id(course_id)) if course_id else None
     if stream:
         params.append(stream)
         clauses.append(f"stream_id = ${len(params)}")
-    if args.attention:
+    if attention:
         params += [list(ATTENTION), STALE_SENDING]
         statuses, stale = len(params) - 1, len(params)
         clauses.append(
             f"(status = ANY(${statuses}::text[]) OR (status = 'sending' AND claimed_at < now() - ${stale}::interval))"
         )
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    order = "ORDER BY due_at, created_at" if stream else f"ORDER BY created_at DESC LIMIT {max(1, int(args.limit))}"
+    order = "ORDER BY due_at, created_at" if stream else f"ORDER BY created_at DESC LIMIT {max(1, int(limit))}"
     # Only placeholders and fixed fragments are interpolated: every value is a bound parameter.
-    rows = await conn.fetch(f"{_COLUMNS} {where} {order}", *params)
-    if stream and not rows and not await conn.fetchval("SELECT 1 FROM course_summaries WHERE stream_id = $1", stream):
-        raise CourseNotFound(args.course_id)
-    return list(rows)
+    records = await db.fetch(f"{_COLUMNS} {where} {order}", *params)
+    if stream and not records and not await db.fetchval("SELECT 1 FROM course_summaries WHERE stream_id = $1", stream):
+        raise CourseNotFound(str(course_id))
+    now = datetime.now(UTC)
+    return [_row(r, now) for r in records]
 
 
 def _text(rows: list[dict[str, Any]], *, one_course: bool) -> str:
@@ -106,11 +110,9 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
 
     conn = await asyncpg.connect(database_url(settings.database_url, settings.course_data_dir))
     try:
-        records = await _fetch(conn, args)
+        rows = await fetch_notifications(conn, args.course_id, attention=args.attention, limit=args.limit)
     finally:
         await conn.close()
-    now = datetime.now(UTC)
-    rows = [_row(r, now) for r in records]
     if args.json:
         print(json.dumps(rows, indent=2))
     else:

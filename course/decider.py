@@ -64,11 +64,11 @@ from course.events import (
     SupportPersonRecorded,
 )
 from course.rules import (
-    STEP_ROLES,
     at_or_above,
     ineligibility_reasons,
     missing_before_first_dose,
     review_reasons,
+    role_refusal,
 )
 from course.state import CourseState, Phase, apply
 from course.timing import pending
@@ -92,13 +92,9 @@ def decide(state: CourseState, command: Command, actor: Actor, now: datetime) ->
             "course_closed",
             f"This course is closed ({state.outcome}); it accepts no further steps.",
         )
-    allowed = STEP_ROLES[command.step]
-    require(
-        actor.role in allowed,
-        "role_not_permitted",
-        f"Staff with the role {actor.role.value} cannot record '{command.step}'; this step needs: "
-        f"{', '.join(sorted(r.value for r in allowed))}.",
-    )
+    refusal = role_refusal(actor.role, command.step)
+    if refusal is not None:
+        raise RuleViolation("role_not_permitted", refusal)
     events = _decide_step(state, command, now)
     return _then_prepared(state, events, now)
 

@@ -47,6 +47,18 @@ STEP_ROLES: dict[str, frozenset[Role]] = {
     "reassign": ALL_ROLES,
 }
 
+
+def role_refusal(role: Role, step: str) -> str | None:
+    """Why this role may not record this step, or None when it may (the decider and the API share it)."""
+    allowed = STEP_ROLES[step]
+    if role in allowed:
+        return None
+    return (
+        f"Staff with the role {role.value} cannot record '{step}'; this step needs: "
+        f"{', '.join(sorted(r.value for r in allowed))}."
+    )
+
+
 PREPARATION_STEPS = ("intentions", "consent", "support-person", "dosing-plan", "orientation")
 
 

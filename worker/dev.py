@@ -16,6 +16,8 @@ from pathlib import Path
 
 import structlog
 
+from api import server as api_server
+from api.server import api_url
 from worker import codec_server
 from worker.binaries import temporal_cli
 from worker.main import run_worker
@@ -106,6 +108,7 @@ def run_dev(settings: Settings) -> int:
             f"Codec server:     {codec_server.ui_codec_endpoint(settings)} (staff sign in at /login"
             + (f"; development token in {token_file})" if token_file else ")")
         )
+        print(f"API + console:    {api_url(settings)}/console (OpenAPI at /docs; tokens: `course staff add`)")
         print("Worker running; Ctrl-C stops everything.", flush=True)
         stop = asyncio.Event()
         asyncio.run(_serve(settings, dsn, stop))
@@ -125,5 +128,9 @@ def run_dev(settings: Settings) -> int:
 
 
 async def _serve(settings: Settings, dsn: str, stop: asyncio.Event) -> None:
-    """The worker and the codec server, until Ctrl-C (the worker turns signals into `stop`)."""
-    await asyncio.gather(run_worker(settings, dsn, stop), codec_server.serve(settings, stop_event=stop))
+    """The worker, the codec server and the API, until Ctrl-C (the worker turns signals into `stop`)."""
+    await asyncio.gather(
+        run_worker(settings, dsn, stop),
+        codec_server.serve(settings, stop_event=stop),
+        api_server.serve(settings, dsn, stop),
+    )

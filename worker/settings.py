@@ -37,6 +37,14 @@ class Settings(BaseSettings):
     codec_server_host: str = "127.0.0.1"
     codec_server_port: int = 8081
 
+    # HTTP API and clinician console (api/): where `course api` / `course dev` listen, and staff
+    # tokens from configuration as `staff_id:role:sha256hex,...` (hashes only; the `staff` table,
+    # filled by `course staff add`, holds more). API_SECURE_COOKIES: behind TLS, mark cookies Secure.
+    api_host: str = "127.0.0.1"
+    api_port: int = 8082
+    api_tokens: SecretStr | None = None
+    api_secure_cookies: bool = False
+
     # Eligibility (activities/x12.py), used when ELIGIBILITY_PROVIDER=x12_http: the clearinghouse's
     # real-time 270/271 JSON endpoint, the clinic's NPI, and its API key (sent as Authorization).
     eligibility_url: str | None = None

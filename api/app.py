@@ -1,0 +1,46 @@
+"""The HTTP API and the clinician console: one FastAPI app, built from the service's parts."""
+
+from __future__ import annotations
+
+import asyncpg
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+
+from activities.event_store import PostgresEventStore
+from api import problems
+from api.routes import api_router
+from api.services import Services
+from api.staff import StaffDirectory
+from cli.client import CourseClient
+
+DESCRIPTION = """Treatment courses for a ketamine-assisted therapy clinic.
+
+Authenticate with a staff bearer token (`course staff add ID --role ROLE`). The acting staff member
+of every command is the token's owner. Errors are RFC 9457 problem details; a step a clinical rule
+refuses is `409` with the rule's `code` and a sentence to act on. Send `Idempotency-Key` to make a
+retried step apply once. The clinician console is at `/console`.
+"""
+
+
+def create_app(
+    courses: CourseClient,
+    staff: StaffDirectory,
+    pool: asyncpg.Pool,
+    *,
+    time_zone: str = "UTC",
+    secure_cookies: bool = False,
+) -> FastAPI:
+    services = Services(courses=courses, staff=staff, store=PostgresEventStore(pool), pool=pool)
+    app = FastAPI(title="Treatment courses", version="1", description=DESCRIPTION)
+    problems.install(app)
+    app.include_router(api_router(services))
+
+    from api.console import console_router  # noqa: PLC0415 - the console is optional to the API
+
+    app.include_router(console_router(services, time_zone=time_zone, secure_cookies=secure_cookies))
+
+    @app.get("/", include_in_schema=False)
+    async def home() -> RedirectResponse:
+        return RedirectResponse("/console", status_code=303)
+
+    return app

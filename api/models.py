@@ -1,0 +1,101 @@
+"""Request and response bodies of the HTTP API that are not the domain's own models."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from course.commands import Actor, Condition, Role
+from course.policy import CoursePolicy
+from workflows.inputs import OpenCourse
+
+
+class OpenCourseRequest(BaseModel):
+    """`course open` as JSON. The staff member opening it comes from the token, not from here."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    course_id: UUID | None = Field(None, description="Choose it to make the request idempotent.")
+    patient_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")
+    clinician_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:@-]+$")
+    therapist_id: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:@-]+$")
+    condition: Condition | None = None
+    planned_sessions: int | None = Field(None, ge=1, le=52)
+    payer_id: str | None = Field(None, min_length=1, max_length=64)
+    member_ref: str | None = Field(None, min_length=1, max_length=64)
+    self_pay: bool = False
+    policy: CoursePolicy = CoursePolicy()
+
+    @model_validator(mode="after")
+    def _payer(self) -> OpenCourseRequest:
+        if not self.self_pay and (self.payer_id is None) != (self.member_ref is None):
+            raise ValueError("payer_id and member_ref go together (or self_pay)")
+        return self
+
+    def opening(self, course_id: UUID, opened_by: Actor) -> OpenCourse:
+        return OpenCourse(
+            course_id=course_id,
+            patient_id=self.patient_id,
+            clinician_id=self.clinician_id,
+            therapist_id=self.therapist_id,
+            condition=self.condition,
+            planned_sessions=self.planned_sessions,
+            payer_id=self.payer_id,
+            member_ref=self.member_ref,
+            self_pay=self.self_pay or self.payer_id is None,
+            policy=self.policy,
+            opened_by=opened_by,
+        )
+
+
+class CourseOpened(BaseModel):
+    course_id: UUID
+    workflow_id: str
+
+
+class StaffMember(BaseModel):
+    id: str
+    role: Role
+
+
+class CourseRow(BaseModel):
+    """A course as the visibility store lists it: codes and opaque ids only."""
+
+    course_id: str
+    status: str | None
+    phase: str | None
+    awaiting: list[str]
+    clinician_id: str | None
+    therapist_id: str | None
+    next_due_at: str | None
+    sessions_completed: int | None
+    overdue: bool
+    on_hold: bool
+    needs_review: bool
+    insurance: str | None
+
+
+class EventRow(BaseModel):
+    version: int
+    type: str
+    occurred_at: str
+    data: dict[str, Any]
+    metadata: dict[str, Any]
+
+
+class NotificationRow(BaseModel):
+    course_id: str
+    key: str
+    purpose: str
+    recipient: str
+    due_at: str | None
+    created_at: str | None
+    delivered_at: str | None
+    channel: str | None
+    status: str
+    attempts: int
+    error: str | None
+    message_id: str | None
+    needs_attention: bool

@@ -1,0 +1,105 @@
+"""Errors as RFC 9457 problem details (`application/problem+json`).
+
+Bodies carry codes, field paths and the rule's own sentence: never the submitted values, which are
+clinical data (pydantic's default 422 echoes them; ours does not).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from cli.client import CourseNotFound, StepRejected
+from cli.queries import BadFilter
+
+PROBLEM_JSON = "application/problem+json"
+RULE_TYPE = "urn:treatment-courses:rule:"
+
+
+class Problem(Exception):
+    def __init__(self, status: HTTPStatus, detail: str, *, code: str | None = None, **extra: Any) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.code = code
+        self.extra = extra
+
+
+class ProblemBody(BaseModel):
+    """The shape of every error this API returns (documented in the OpenAPI document)."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    code: str | None = None
+    errors: list[dict[str, str]] | None = None
+
+
+def problem_response(problem: Problem, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"{RULE_TYPE}{problem.code}" if problem.code else "about:blank",
+        "title": problem.status.phrase,
+        "status": problem.status.value,
+        "detail": problem.detail,
+    }
+    if problem.code:
+        body["code"] = problem.code
+    body |= problem.extra
+    return JSONResponse(body, status_code=problem.status.value, media_type=PROBLEM_JSON, headers=headers)
+
+
+def field_errors(error: ValidationError | RequestValidationError) -> list[dict[str, str]]:
+    """Where and why, never what: the input value is left out."""
+    return [
+        {"field": ".".join(str(part) for part in e["loc"] if part != "body") or "body", "problem": str(e["msg"])}
+        for e in error.errors()
+    ]
+
+
+def unauthorized(detail: str = "A staff bearer token is required.") -> Problem:
+    return Problem(HTTPStatus.UNAUTHORIZED, detail)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(_: Request, problem: Problem) -> JSONResponse:
+        headers = {"WWW-Authenticate": 'Bearer realm="treatment-courses"'} if problem.status == 401 else None
+        return problem_response(problem, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:
+        return problem_response(
+            Problem(HTTPStatus.UNPROCESSABLE_ENTITY, "The request is not valid.", errors=field_errors(error))
+        )
+
+    @app.exception_handler(StepRejected)
+    async def _rejected(_: Request, rejected: StepRejected) -> JSONResponse:
+        return problem_response(Problem(HTTPStatus.CONFLICT, rejected.message, code=rejected.code))
+
+    @app.exception_handler(CourseNotFound)
+    async def _missing(_: Request, missing: CourseNotFound) -> JSONResponse:
+        return problem_response(Problem(HTTPStatus.NOT_FOUND, str(missing)))
+
+    @app.exception_handler(BadFilter)
+    async def _bad_filter(_: Request, error: BadFilter) -> JSONResponse:
+        return problem_response(Problem(HTTPStatus.UNPROCESSABLE_ENTITY, str(error)))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        status = HTTPStatus(error.status_code)
+        detail = error.detail if isinstance(error.detail, str) else status.description
+        return problem_response(Problem(status, detail), headers=error.headers)
+
+
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ProblemBody, "content": {PROBLEM_JSON: {}}, "description": HTTPStatus(status).phrase}
+    for status in (401, 403, 404, 409, 422)
+}

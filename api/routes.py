@@ -1,0 +1,172 @@
+"""The JSON API: one route per clinician step, plus courses, events and notifications.
+
+Each step has its own route (`POST /courses/{id}/steps/consent`) whose body is that step's pydantic
+model, so the OpenAPI document carries every payload's schema exactly as `course record` takes it.
+"""
+
+# No `from __future__ import annotations`: FastAPI reads the routes' annotations at run time, and some
+# (the authenticated member, each step's body) are local to the factory below.
+
+import uuid
+from collections.abc import Awaitable, Callable
+from http import HTTPStatus
+from typing import Annotated, Any, cast
+
+from fastapi import APIRouter, Body, Depends, Header, Query, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
+
+from api.models import CourseOpened, CourseRow, EventRow, NotificationRow, OpenCourseRequest, StaffMember
+from api.problems import PROBLEMS, Problem, unauthorized
+from api.services import Services
+from cli.client import CourseNotFound
+from cli.queries import course_query
+from cli.reads import event_rows, list_courses
+from course.commands import STEPS, Actor, ClinicianCommand
+from course.rules import STEP_ROLES, role_refusal
+from course.state import Phase
+from course.view import CourseView
+from workflows.inputs import workflow_id
+
+LIFECYCLE = ("hold", "release", "withdraw", "reassign")
+_bearer = HTTPBearer(auto_error=False, description="A staff token (`course staff add`).")
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        pattern=r"^[\x21-\x7e]+$",
+        description="A retried request with the same key is applied once.",
+    ),
+]
+
+
+def authenticate(services: Services) -> Callable[..., Awaitable[Actor]]:
+    async def member(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Actor:
+        if credentials is None:
+            raise unauthorized()
+        actor = await services.staff.member_for(credentials.credentials)
+        if actor is None:
+            raise unauthorized("That token is not valid.")
+        return actor
+
+    return member
+
+
+def require_role(actor: Actor, step: str) -> None:
+    """Refuse before Temporal is asked: the workflow's validator would say the same, later."""
+    refusal = role_refusal(actor.role, step)
+    if refusal is not None:
+        raise Problem(HTTPStatus.FORBIDDEN, refusal, code="role_not_permitted")
+
+
+def api_router(services: Services) -> APIRouter:
+    router = APIRouter(responses={401: PROBLEMS[401], 422: PROBLEMS[422]})
+    Member = Annotated[Actor, Depends(authenticate(services))]
+
+    @router.get("/me", tags=["staff"])
+    async def me(actor: Member) -> StaffMember:
+        return StaffMember(id=actor.id, role=actor.role)
+
+    @router.post("/courses", status_code=201, tags=["courses"], responses={409: PROBLEMS[409]})
+    async def open_course(body: OpenCourseRequest, actor: Member, response: Response) -> CourseOpened:
+        """Open a course (idempotent on `course_id`: the same id returns the existing course)."""
+        course = await services.courses.open(body.opening(body.course_id or uuid.uuid4(), actor))
+        response.headers["Location"] = f"/courses/{course}"
+        return CourseOpened(course_id=course, workflow_id=workflow_id(course))
+
+    @router.get("/courses", tags=["courses"])
+    async def find_courses(
+        _: Member,
+        *,
+        phase: Phase | None = None,
+        awaiting: Annotated[str | None, Query(max_length=64)] = None,
+        clinician: Annotated[str | None, Query(max_length=64)] = None,
+        therapist: Annotated[str | None, Query(max_length=64)] = None,
+        overdue: bool = False,
+        on_hold: bool = False,
+        needs_review: bool = False,
+        include_closed: Annotated[bool, Query(alias="all")] = False,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    ) -> list[CourseRow]:
+        """The filters of `course list`; the same visibility query works in the Temporal UI."""
+        query = course_query(
+            phase=phase.value if phase else None,
+            awaiting=awaiting,
+            clinician=clinician,
+            therapist=therapist,
+            overdue=overdue,
+            on_hold=on_hold,
+            needs_review=needs_review,
+            include_closed=include_closed,
+        )
+        rows = await list_courses(services.courses.temporal, query, limit)
+        return [CourseRow.model_validate(row) for row in rows]
+
+    @router.get("/courses/{course_id}", tags=["courses"], responses={404: PROBLEMS[404]})
+    async def course_view(course_id: str, _: Member) -> CourseView:
+        return await services.courses.status(course_id)
+
+    @router.get("/courses/{course_id}/events", tags=["courses"], responses={404: PROBLEMS[404]})
+    async def course_events(course_id: str, _: Member) -> list[EventRow]:
+        try:
+            rows = await event_rows(services.store, course_id)
+        except CourseNotFound:
+            # Just opened: the course exists before its first append lands (404 only if it does not).
+            await services.courses.status(course_id)
+            rows = []
+        return [EventRow.model_validate(row) for row in rows]
+
+    @router.get("/courses/{course_id}/notifications", tags=["notifications"], responses={404: PROBLEMS[404]})
+    async def course_notifications(course_id: str, _: Member) -> list[NotificationRow]:
+        rows = await services.notifications(course_id)
+        return [NotificationRow.model_validate(row) for row in rows]
+
+    @router.get("/notifications", tags=["notifications"])
+    async def recent_notifications(
+        _: Member, *, attention: bool = False, limit: Annotated[int, Query(ge=1, le=1000)] = 200
+    ) -> list[NotificationRow]:
+        rows = await services.notifications(None, attention=attention, limit=limit)
+        return [NotificationRow.model_validate(row) for row in rows]
+
+    for step, model in STEPS.items():
+        paths = [f"/courses/{{course_id}}/steps/{step}"]
+        if step in LIFECYCLE:
+            paths.append(f"/courses/{{course_id}}/{step}")
+        endpoint = _step_endpoint(services, step, model, Member)
+        for path in paths:
+            router.add_api_route(
+                path,
+                endpoint,
+                methods=["POST"],
+                response_model=CourseView,
+                tags=["lifecycle" if step in LIFECYCLE else "steps"],
+                summary=f"Record {step}",
+                operation_id=f"record_{step.replace('-', '_')}" + ("" if path.endswith(f"steps/{step}") else "_short"),
+                responses={403: PROBLEMS[403], 404: PROBLEMS[404], 409: PROBLEMS[409]},
+            )
+    return router
+
+
+def _step_endpoint(services: Services, step: str, model: type[BaseModel], member: Any) -> Callable[..., Any]:
+    optional = not any(field.is_required() for field in model.model_fields.values())
+
+    async def record_step(
+        course_id: str, actor: Actor, payload: Any = None, idempotency_key: IdempotencyKey = None
+    ) -> CourseView:
+        require_role(actor, step)
+        command = cast(ClinicianCommand, payload if payload is not None else model())
+        return await services.record(course_id, command, actor, idempotency_key)
+
+    # FastAPI reads the body's schema from the annotation: each step's own model (bare payload).
+    record_step.__annotations__["actor"] = member
+    record_step.__annotations__["payload"] = Annotated[model | None, Body()] if optional else Annotated[model, Body()]
+    record_step.__doc__ = (model.__doc__ or "") + f"\n\nRoles: {_roles(step)}. A rule that refuses it: 409."
+    return record_step
+
+
+def _roles(step: str) -> str:
+    return ", ".join(sorted(role.value for role in STEP_ROLES[step]))

@@ -1,0 +1,61 @@
+"""What the API and the console need from the rest of the service, wired once by the caller."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import structlog
+
+from activities.ports import EventStore
+from api.staff import StaffDirectory
+from cli.client import CourseClient
+from cli.notifications_cmd import fetch_notifications
+from cli.queries import course_query
+from cli.reads import list_courses
+from course.commands import Actor, ClinicianCommand, Role
+from course.view import CourseView
+
+log = structlog.get_logger(__name__)
+
+
+def update_id(step: str, actor: Actor, idempotency_key: str | None) -> str | None:
+    """The Temporal update id for a request: a retried request (same member, step and key) is the
+    same update, applied once. Hashed, so whatever a client puts in its key never reaches Temporal."""
+    if idempotency_key is None:
+        return None
+    digest = hashlib.sha256(f"{actor.id}\n{step}\n{idempotency_key}".encode()).hexdigest()[:40]
+    return f"{step}-{digest}"
+
+
+@dataclass(frozen=True)
+class Services:
+    courses: CourseClient
+    staff: StaffDirectory
+    store: EventStore
+    pool: asyncpg.Pool
+
+    async def record(
+        self, course_id: str, command: ClinicianCommand, actor: Actor, idempotency_key: str | None
+    ) -> CourseView:
+        step = command.step
+        view = await self.courses.record(course_id, command, actor, update_id(step, actor, idempotency_key))
+        log.info("step recorded", course_id=view.course_id, step=step, staff=actor.id, version=view.version)
+        return view
+
+    async def notifications(
+        self, course_id: str | None, *, attention: bool = False, limit: int = 200
+    ) -> list[dict[str, Any]]:
+        return await fetch_notifications(self.pool, course_id, attention=attention, limit=limit)
+
+    async def my_courses(self, actor: Actor, limit: int = 200) -> list[dict[str, Any]]:
+        """Open courses the member is on the care team of; operations staff see every open course."""
+        temporal = self.courses.temporal
+        if actor.role is Role.OPERATIONS:
+            return await list_courses(temporal, course_query(), limit)
+        rows = await list_courses(temporal, course_query(clinician=actor.id), limit)
+        seen = {row["course_id"] for row in rows}
+        therapist = await list_courses(temporal, course_query(therapist=actor.id), limit)
+        return rows + [row for row in therapist if row["course_id"] not in seen]

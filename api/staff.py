@@ -1,0 +1,127 @@
+"""Who is calling: bearer tokens mapped to a staff member's id and role.
+
+Tokens are random (256 bits) and only their sha256 is kept, in configuration (`API_TOKENS`) or in
+the `staff` table, so neither a leaked config nor a database backup lets anyone act as staff. The
+acting member of every command comes from here, never from the request body.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Sequence
+from typing import Protocol
+
+import asyncpg
+
+from course.commands import Actor, Role
+
+TOKEN_BYTES = 32
+
+
+class StaffDirectory(Protocol):
+    async def member_for(self, token: str) -> Actor | None: ...
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def token_digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+def config_entry(staff_id: str, role: Role, token: str) -> str:
+    """One `API_TOKENS` entry for this member: their id, role and the token's hash."""
+    Actor(id=staff_id, role=role)  # the same id rules as everywhere else
+    return f"{staff_id}:{role.value}:{token_digest(token).hex()}"
+
+
+class ConfiguredStaff:
+    """`API_TOKENS=staff_id:role:sha256hex,...`: for clinics that manage tokens in a secret store."""
+
+    def __init__(self, members: Sequence[tuple[Actor, bytes]]) -> None:
+        self._members = list(members)
+
+    @classmethod
+    def parse(cls, spec: str) -> ConfiguredStaff:
+        members: list[tuple[Actor, bytes]] = []
+        for entry in filter(None, (part.strip() for part in spec.split(","))):
+            staff_id, role, digest = [*entry.split(":"), "", ""][:3]
+            try:
+                actor = Actor(id=staff_id, role=Role(role))
+                hashed = bytes.fromhex(digest)
+            except ValueError:
+                raise ValueError("API_TOKENS entries are `staff_id:role:sha256hex`") from None
+            if len(hashed) != hashlib.sha256().digest_size:
+                raise ValueError("API_TOKENS entries are `staff_id:role:sha256hex` (64 hex digits)")
+            members.append((actor, hashed))
+        return cls(members)
+
+    async def member_for(self, token: str) -> Actor | None:
+        digest, found = token_digest(token), None
+        for actor, expected in self._members:  # every entry compared, each in constant time
+            if hmac.compare_digest(digest, expected):
+                found = actor
+        return found
+
+
+class PostgresStaff:
+    """The `staff` table; `course staff add|revoke|list` manage it."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def member_for(self, token: str) -> Actor | None:
+        # Looked up by hash: the token has 256 bits of entropy, so timing reveals nothing useful.
+        row = await self._pool.fetchrow(
+            "SELECT staff_id, role FROM staff WHERE token_sha256 = $1 AND revoked_at IS NULL", token_digest(token)
+        )
+        return None if row is None else Actor(id=row["staff_id"], role=Role(row["role"]))
+
+    async def add(self, staff_id: str, role: Role) -> str:
+        """A new token for this member (replacing any earlier one); returned once, stored hashed."""
+        Actor(id=staff_id, role=role)
+        token = new_token()
+        await self._pool.execute(
+            "INSERT INTO staff (staff_id, role, token_sha256) VALUES ($1, $2, $3) "
+            "ON CONFLICT (staff_id) DO UPDATE SET role = EXCLUDED.role, token_sha256 = EXCLUDED.token_sha256, "
+            "created_at = now(), revoked_at = NULL",
+            staff_id,
+            role.value,
+            token_digest(token),
+        )
+        return token
+
+    async def revoke(self, staff_id: str) -> bool:
+        done = await self._pool.execute(
+            "UPDATE staff SET revoked_at = now() WHERE staff_id = $1 AND revoked_at IS NULL", staff_id
+        )
+        return str(done).endswith(" 1")
+
+    async def members(self) -> list[dict[str, str | None]]:
+        rows = await self._pool.fetch("SELECT staff_id, role, created_at, revoked_at FROM staff ORDER BY staff_id")
+        return [
+            {
+                "staff_id": r["staff_id"],
+                "role": r["role"],
+                "created_at": r["created_at"].isoformat(),
+                "revoked_at": r["revoked_at"].isoformat() if r["revoked_at"] else None,
+            }
+            for r in rows
+        ]
+
+
+class AnyOf:
+    """Configured tokens first, then the table: a clinic may use either or both."""
+
+    def __init__(self, *directories: StaffDirectory) -> None:
+        self._directories = directories
+
+    async def member_for(self, token: str) -> Actor | None:
+        for directory in self._directories:
+            found = await directory.member_for(token)
+            if found is not None:
+                return found
+        return None

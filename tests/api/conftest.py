@@ -1,0 +1,93 @@
+"""The API on the real stack: a worker on the Temporal dev server, PostgreSQL, staff tokens per role."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest_asyncio
+from fastapi import FastAPI
+from temporalio.testing import WorkflowEnvironment
+
+from activities.eligibility import SelfPayProvider
+from activities.event_store import PostgresEventStore
+from activities.notifications import ConsoleChannel, PostgresOutbox
+from api.app import create_app
+from api.staff import ConfiguredStaff, new_token, token_digest
+from cli.client import CourseClient
+from course.commands import Actor, Role
+from tests.conftest import eligibility_known, task_queue
+from worker.main import activities_for, build_worker
+
+STAFF = {
+    Role.PRESCRIBER: Actor(id="dr-api", role=Role.PRESCRIBER),
+    Role.NURSE: Actor(id="rn-api", role=Role.NURSE),
+    Role.THERAPIST: Actor(id="th-api", role=Role.THERAPIST),
+    Role.OPERATIONS: Actor(id="ops-api", role=Role.OPERATIONS),
+}
+ASSESSMENT = {
+    "blood_pressure": {"systolic": 128, "diastolic": 82},
+    "heart_rate": 72,
+    "contraindications": [],
+    "condition": "gad",
+    "gad7": 15,
+}
+
+
+@dataclass
+class Clinic:
+    """Staff of one clinic calling the API, each with their own token."""
+
+    http: httpx.AsyncClient
+    tokens: dict[Role, str]
+    app: FastAPI
+    courses: CourseClient
+
+    def auth(self, role: Role) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[role]}"}
+
+    async def call(self, method: str, path: str, role: Role = Role.PRESCRIBER, **kwargs: Any) -> httpx.Response:
+        headers = {**self.auth(role), **kwargs.pop("headers", {})}
+        return await self.http.request(method, path, headers=headers, **kwargs)
+
+    async def open(self, **changes: Any) -> str:
+        body = {"patient_id": "pt-api-1", "clinician_id": "dr-api", "therapist_id": "th-api", "self_pay": True}
+        response = await self.call("POST", "/courses", Role.OPERATIONS, json=body | changes)
+        assert response.status_code == 201, response.text
+        course = str(response.json()["course_id"])
+        await eligibility_known(self.courses, course)  # its first events are in the store
+        return course
+
+    async def step(self, course: str, step: str, role: Role, body: Any = None, **kwargs: Any) -> httpx.Response:
+        return await self.call("POST", f"/courses/{course}/steps/{step}", role, json=body, **kwargs)
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], what: str, within: float = 15) -> None:
+    """Visibility is eventually consistent: poll (bounded) until `check` holds."""
+    deadline = asyncio.get_running_loop().time() + within
+    while asyncio.get_running_loop().time() < deadline:
+        if await check():
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"never happened: {what}")
+
+
+@pytest_asyncio.fixture
+async def clinic(dev_env: WorkflowEnvironment, pg_pool: asyncpg.Pool) -> AsyncIterator[Clinic]:
+    queue = task_queue()
+    worker = build_worker(
+        dev_env.client,
+        queue,
+        activities_for(PostgresEventStore(pg_pool), SelfPayProvider(), PostgresOutbox(pg_pool), ConsoleChannel()),
+    )
+    tokens = {role: new_token() for role in Role}
+    staff = ConfiguredStaff([(STAFF[role], token_digest(tokens[role])) for role in Role])
+    courses = CourseClient(dev_env.client, queue)
+    app = create_app(courses, staff, pg_pool)
+    transport = httpx.ASGITransport(app=app)
+    async with worker, httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield Clinic(http, tokens, app, courses)

@@ -1,0 +1,85 @@
+"""The clinician console without a browser: sign-in, pages, forms, refusals, on the real stack."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import pytest
+
+from course.commands import Role
+from tests.api.conftest import ASSESSMENT, Clinic
+
+pytestmark = pytest.mark.integration
+
+
+async def _sign_in(clinic: Clinic, role: Role) -> None:
+    response = await clinic.http.post("/console/login", data={"token": clinic.tokens[role]})
+    assert response.status_code == 303 and response.headers["location"] == "/console"
+    cookie = response.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie
+
+
+async def test_a_nurse_signs_in_records_consent_from_the_form_and_sees_the_checklist(clinic: Clinic) -> None:
+    course = await clinic.open()
+    await clinic.step(course, "assessment", Role.PRESCRIBER, ASSESSMENT)
+    assert (await clinic.http.get("/console")).headers["location"] == "/console/login"
+    wrong = await clinic.http.post("/console/login", data={"token": "nope"})
+    assert wrong.status_code == 401 and "not valid" in wrong.text
+    await _sign_in(clinic, Role.NURSE)
+
+    form = await clinic.http.get(f"/console/courses/{course}/steps/consent")
+    assert form.status_code == 200
+    assert 'name="form_version"' in form.text and 'type="datetime-local" name="signed_at"' in form.text
+    request_id = re.search(r'name="request_id" value="([^"]+)"', form.text)
+    assert request_id
+    recorded = await clinic.http.post(
+        f"/console/courses/{course}/steps/consent",
+        data={"form_version": "2026-01", "signed_at": "2026-01-05T09:30", "request_id": request_id.group(1)},
+    )
+    assert recorded.status_code == 303, recorded.text
+    page = await clinic.http.get(recorded.headers["location"])
+    assert page.status_code == 200
+    assert "Recorded consent." in page.text and "ConsentRecorded" in page.text
+    assert re.search(r'class="done"><td>✔ consent', page.text)
+    assert "15" in page.text  # the baseline GAD-7 in the trend table
+
+
+async def test_a_refused_step_shows_the_rules_message_and_a_bad_form_its_fields(clinic: Clinic) -> None:
+    course = await clinic.open()
+    await clinic.step(course, "assessment", Role.PRESCRIBER, ASSESSMENT)
+    await _sign_in(clinic, Role.NURSE)
+    outdated = await clinic.http.post(
+        f"/console/courses/{course}/steps/consent", data={"form_version": "2019-01", "signed_at": "2026-01-05T09:30"}
+    )
+    assert outdated.status_code == 409
+    assert "Not recorded:" in outdated.text and "2026-01" in outdated.text
+    assert 'value="2019-01"' in outdated.text  # what the nurse typed stays in the form
+    invalid = await clinic.http.post(
+        f"/console/courses/{course}/steps/check-in", data={"session_number": "0", "vitals.systolic": "120"}
+    )
+    assert invalid.status_code == 422 and "vitals.diastolic" in invalid.text
+    forbidden = await clinic.http.post(f"/console/courses/{course}/steps/dosing-plan", data={"route": "iv_infusion"})
+    assert forbidden.status_code == 403 and "prescriber" in forbidden.text
+    foreign = await clinic.http.post(
+        f"/console/courses/{course}/steps/intentions",
+        data={"goals": "x"},
+        headers={"Origin": "https://elsewhere.example"},
+    )
+    assert foreign.status_code == 303 and foreign.headers["location"] == "/console/login"
+
+
+async def test_my_courses_lists_what_each_course_waits_for(clinic: Clinic) -> None:
+    course = await clinic.open()
+    await _sign_in(clinic, Role.PRESCRIBER)
+    for _ in range(50):
+        page = await clinic.http.get("/console")
+        if course[:8] in page.text:
+            break
+        await asyncio.sleep(0.2)  # visibility is eventually consistent
+    assert course[:8] in page.text and "assessment" in page.text
+    assert (await clinic.http.get("/console/courses/3f1e9c2a-0000-4000-8000-000000000000")).status_code == 404
+    assert (await clinic.http.get(f"/console/courses/{course}/steps/sedation")).status_code == 404
+    out = await clinic.http.post("/console/logout")
+    assert out.status_code == 303
+    assert (await clinic.http.get("/console")).status_code == 303
