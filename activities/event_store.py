@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
-from asyncpg.pool import PoolConnectionProxy
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -53,20 +53,11 @@ async def init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
-_INSERT = """
-INSERT INTO events (stream_id, version, event_id, type, data, metadata, occurred_at)
-SELECT $1, v, id, t, d, m, o
-FROM unnest($2::int[], $3::uuid[], $4::text[], $5::jsonb[], $6::jsonb[], $7::timestamptz[])
-    AS batch(v, id, t, d, m, o)
-RETURNING global_position
-"""
+_SUMMARY_COLUMNS = """stream_id, course_id, patient_id, phase, outcome, clinician_id, therapist_id, insurance,
+    sessions_completed, sessions_planned, gad7_baseline, gad7_latest, on_hold, needs_clinical_review,
+    overdue, version, opened_at, global_position, updated_at"""
 
-_UPSERT_SUMMARY = """
-INSERT INTO course_summaries (stream_id, course_id, patient_id, phase, outcome, clinician_id,
-    therapist_id, insurance, sessions_completed, sessions_planned, gad7_baseline, gad7_latest,
-    on_hold, needs_clinical_review, overdue, version, global_position, opened_at, updated_at, state)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, now(), $19)
-ON CONFLICT (stream_id) DO UPDATE SET
+_SUMMARY_CONFLICT = """ON CONFLICT (stream_id) DO UPDATE SET
     phase = EXCLUDED.phase, outcome = EXCLUDED.outcome, clinician_id = EXCLUDED.clinician_id,
     therapist_id = EXCLUDED.therapist_id, insurance = EXCLUDED.insurance,
     sessions_completed = EXCLUDED.sessions_completed,
@@ -74,11 +65,51 @@ ON CONFLICT (stream_id) DO UPDATE SET
     gad7_latest = EXCLUDED.gad7_latest, on_hold = EXCLUDED.on_hold,
     needs_clinical_review = EXCLUDED.needs_clinical_review, overdue = EXCLUDED.overdue,
     version = EXCLUDED.version, global_position = EXCLUDED.global_position,
-    updated_at = now(), state = EXCLUDED.state
-"""
+    updated_at = now()"""
+
+# The events, guarded by the stream's version ($8), and the summary they lead to, in one
+# statement (one round trip, one implicit transaction): the summary is written only if the
+# events were. Returns how many events were inserted.
+_APPEND = f"""
+WITH inserted AS (
+    INSERT INTO events (stream_id, version, event_id, type, data, metadata, occurred_at)
+    SELECT $1, v, id, t, d, m, o
+    FROM unnest($2::int[], $3::uuid[], $4::text[], $5::jsonb[], $6::jsonb[], $7::timestamptz[])
+        AS batch(v, id, t, d, m, o)
+    WHERE (SELECT coalesce(max(version), 0) FROM events WHERE stream_id = $1) = $8
+    RETURNING global_position
+), summary AS (
+    INSERT INTO course_summaries ({_SUMMARY_COLUMNS})
+    SELECT $1, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24,
+        max(global_position), now()
+    FROM inserted HAVING count(*) > 0
+    {_SUMMARY_CONFLICT}
+)
+SELECT count(*) FROM inserted
+"""  # noqa: S608 (built from module constants; every value is a $n parameter)
+
+_UPSERT_SUMMARY = f"""
+INSERT INTO course_summaries ({_SUMMARY_COLUMNS})
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, now())
+{_SUMMARY_CONFLICT}
+"""  # noqa: S608 (module constants only)
 
 
-def summary_row(state: CourseState, global_position: int) -> tuple[Any, ...]:
+def _event_columns(stream_id: str, expected_version: int, events: Sequence[EventEnvelope]) -> tuple[Any, ...]:
+    return (
+        stream_id,
+        [e.version for e in events],
+        [e.event_id for e in events],
+        [e.type for e in events],
+        [e.data() for e in events],
+        [e.metadata.model_dump(mode="json") for e in events],
+        [e.occurred_at for e in events],
+        expected_version,
+    )
+
+
+def summary_row(state: CourseState) -> tuple[Any, ...]:
+    """course_summaries' columns for a state, in _SUMMARY_COLUMNS order up to `opened_at`."""
     return (
         state.stream_id,
         state.course_id,
@@ -96,53 +127,79 @@ def summary_row(state: CourseState, global_position: int) -> tuple[Any, ...]:
         state.review_required,
         bool(state.overdue),
         state.version,
-        global_position,
         state.opened_at,
-        state.model_dump(mode="json"),
     )
 
 
 class PostgresEventStore:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    """Appends in one statement: insert the batch, upsert the course's summary, commit.
+
+    The version check is the statement's own guard (the stream must still be at
+    `expected_version`) backed by UNIQUE (stream_id, version), so no lock is taken and different
+    courses never wait on each other. Anything but the expected case (a retried batch that is
+    already stored, a second writer) falls to `_settle`, which only reads.
+    """
+
+    def __init__(self, pool: asyncpg.Pool, cached_states: int = 4096) -> None:
         self._pool = pool
+        # The state after the last batch this process stored, by stream: the next append to the
+        # stream folds onto it instead of reading the stream back. Checked against the version, so
+        # a stale entry (another worker wrote since) is never used.
+        self._states: OrderedDict[str, CourseState] = OrderedDict()
+        self._cached_states = cached_states
 
     async def append(self, stream_id: str, expected_version: int, events: Sequence[EventEnvelope]) -> AppendResult:
         _check_batch(stream_id, expected_version, events)
         if not events:
             return AppendResult(version=expected_version, written=0)
-        async with self._pool.acquire() as conn, conn.transaction():
-            # One writer per stream at a time; different courses never wait on each other.
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", stream_id)
-            ids = [e.event_id for e in events]
-            already = await conn.fetchval("SELECT count(*) FROM events WHERE event_id = ANY($1::uuid[])", ids)
-            current = await conn.fetchval(
-                "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = $1", stream_id
+        at_expected, previous = await self._state_at(stream_id, expected_version)
+        if not at_expected:
+            return await self._settle(stream_id, expected_version, events)
+        state = fold(previous, events)
+        assert state is not None
+        try:
+            written = await self._pool.fetchval(
+                _APPEND, *_event_columns(stream_id, expected_version, events), *summary_row(state)[1:]
             )
-            if already == len(events):
-                return AppendResult(version=current, written=0)
-            if already or current != expected_version:
-                raise ConcurrencyError(f"{stream_id} is at version {current}, not {expected_version}")
-            positions = await conn.fetch(
-                _INSERT,
-                stream_id,
-                [e.version for e in events],
-                ids,
-                [e.type for e in events],
-                [e.data() for e in events],
-                [e.metadata.model_dump(mode="json") for e in events],
-                [e.occurred_at for e in events],
-            )
-            await self._project(conn, stream_id, events, positions[-1]["global_position"])
+        except asyncpg.UniqueViolationError:
+            written = 0  # a second writer (or an earlier attempt of this batch) got there first
+        if written != len(events):
+            return await self._settle(stream_id, expected_version, events)
+        self._remember(state)
         return AppendResult(version=events[-1].version, written=len(events))
 
-    async def _project(
-        self, conn: PoolConnectionProxy[asyncpg.Record], stream_id: str, events: Sequence[EventEnvelope], position: int
-    ) -> None:
-        row = await conn.fetchval("SELECT state FROM course_summaries WHERE stream_id = $1", stream_id)
-        state = CourseState.model_validate(row) if row is not None else None
-        state = fold(state, events)
-        assert state is not None
-        await conn.execute(_UPSERT_SUMMARY, *summary_row(state, position))
+    async def _state_at(self, stream_id: str, version: int) -> tuple[bool, CourseState | None]:
+        """The summary state at `version`, and whether the stream is (as far as we know) there."""
+        if version == 0:
+            return True, None
+        cached = self._states.get(stream_id)
+        if cached is not None and cached.version == version:
+            self._states.move_to_end(stream_id)
+            return True, cached
+        # A course this process has not written lately (a restart, another worker): fold its stream.
+        state = fold(None, await self.read(stream_id))
+        return (state is not None and state.version == version), state
+
+    def _remember(self, state: CourseState) -> None:
+        self._states[state.stream_id] = state
+        self._states.move_to_end(state.stream_id)
+        while len(self._states) > self._cached_states:
+            self._states.popitem(last=False)
+
+    async def _settle(self, stream_id: str, expected_version: int, events: Sequence[EventEnvelope]) -> AppendResult:
+        """The batch was not written: either it is already stored (a retry) or the stream moved."""
+        ids = [e.event_id for e in events]
+        row = await self._pool.fetchrow(
+            "SELECT (SELECT count(*) FROM events WHERE event_id = ANY($1::uuid[])),"
+            " (SELECT coalesce(max(version), 0) FROM events WHERE stream_id = $2)",
+            ids,
+            stream_id,
+        )
+        assert row is not None  # a SELECT without FROM always returns one row
+        already, current = row[0], row[1]
+        if already == len(events):
+            return AppendResult(version=current, written=0)
+        raise ConcurrencyError(f"{stream_id} is at version {current}, not {expected_version}")
 
     async def read(self, stream_id: str) -> list[EventEnvelope]:
         rows = await self._pool.fetch(
@@ -172,7 +229,7 @@ class PostgresEventStore:
                     applied += 1
             async with conn.transaction():
                 await conn.execute("DELETE FROM course_summaries")
-                await conn.executemany(_UPSERT_SUMMARY, [summary_row(state, pos) for state, pos in states.values()])
+                await conn.executemany(_UPSERT_SUMMARY, [(*summary_row(state), pos) for state, pos in states.values()])
         return applied
 
 

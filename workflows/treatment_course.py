@@ -194,6 +194,11 @@ class TreatmentCourseWorkflow:
         self._publish()
 
     async def _store(self, envelopes: list[EventEnvelope], expected_version: int) -> None:
+        # A remote activity on purpose, though a local one would halve a step's history and
+        # latency: a local activity writes before the workflow task that decided the events is
+        # durable, so a task that then fails (a worker crash, an aborted update) is re-decided
+        # with other event ids or times than the ones already in PostgreSQL. The fault suite
+        # caught exactly that (tests/faults/test_concurrency.py); see bench/RESULTS.md.
         first, last = envelopes[0], envelopes[-1]
         await workflow.execute_activity(
             APPEND_EVENTS,
