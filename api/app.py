@@ -29,8 +29,11 @@ def create_app(
     *,
     time_zone: str = "UTC",
     secure_cookies: bool = False,
+    step_timeout: float = 30.0,
 ) -> FastAPI:
-    services = Services(courses=courses, staff=staff, store=PostgresEventStore(pool), pool=pool)
+    services = Services(
+        courses=courses, staff=staff, store=PostgresEventStore(pool), pool=pool, step_timeout=step_timeout
+    )
     app = FastAPI(title="Treatment courses", version="1", description=DESCRIPTION)
     problems.install(app)
     app.include_router(api_router(services))

@@ -22,7 +22,9 @@ from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
 from api.forms import errors_by_field, form_fields, payload_from_form
-from api.services import Services
+from api.problems import Problem
+from api.routes import refuse_control_characters
+from api.services import Services, StepTimedOut
 from cli.client import CourseNotFound, StepRejected
 from cli.reads import event_rows
 from course.commands import STEPS, Actor, ClinicianCommand
@@ -142,11 +144,18 @@ def console_router(  # noqa: PLR0915
             command: ClinicianCommand = model.model_validate(  # type: ignore[assignment]
                 payload_from_form(form_fields(model), submitted, time_zone)
             )
+            refuse_control_characters(command)
         except ValidationError as error:
             return _step_page(request, actor, course_id, step, submitted, status=422, errors=errors_by_field(error))
+        except Problem as problem:
+            errors = {e["field"]: e["problem"] for e in problem.extra.get("errors", [])}
+            return _step_page(request, actor, course_id, step, submitted, status=422, errors=errors)
         key = next(iter(submitted.get("request_id", [])), None)
         try:
             await services.record(course_id, command, actor, key)
+        except StepTimedOut:
+            message = "The course did not answer in time; submit the form again (it is recorded once)."
+            return _step_page(request, actor, course_id, step, submitted, status=504, refusal=message)
         except StepRejected as rejected:
             log.info("console step refused", step=step, staff=actor.id, code=rejected.code)
             return _step_page(request, actor, course_id, step, submitted, status=409, refusal=rejected.message)

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.services import StepTimedOut
 from cli.client import CourseNotFound, StepRejected
 from cli.queries import BadFilter
 
@@ -80,9 +81,20 @@ def install(app: FastAPI) -> None:
             Problem(HTTPStatus.UNPROCESSABLE_ENTITY, "The request is not valid.", errors=field_errors(error))
         )
 
+    @app.exception_handler(ValidationError)
+    async def _invalid_model(_: Request, error: ValidationError) -> JSONResponse:
+        return problem_response(
+            Problem(HTTPStatus.UNPROCESSABLE_ENTITY, "The request is not valid.", errors=field_errors(error))
+        )
+
     @app.exception_handler(StepRejected)
     async def _rejected(_: Request, rejected: StepRejected) -> JSONResponse:
         return problem_response(Problem(HTTPStatus.CONFLICT, rejected.message, code=rejected.code))
+
+    @app.exception_handler(StepTimedOut)
+    async def _timed_out(_: Request, __: StepTimedOut) -> JSONResponse:
+        detail = "The course did not answer in time. Retry with the same Idempotency-Key: it is applied once."
+        return problem_response(Problem(HTTPStatus.GATEWAY_TIMEOUT, detail), headers={"Retry-After": "5"})
 
     @app.exception_handler(CourseNotFound)
     async def _missing(_: Request, missing: CourseNotFound) -> JSONResponse:

@@ -7,14 +7,15 @@ model, so the OpenAPI document carries every payload's schema exactly as `course
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations at run time, and some
 # (the authenticated member, each step's body) are local to the factory below.
 
+import re
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from http import HTTPStatus
 from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from api.models import CourseOpened, CourseRow, EventRow, NotificationRow, OpenCourseRequest, StaffMember
 from api.problems import PROBLEMS, Problem, unauthorized
@@ -29,6 +30,7 @@ from course.view import CourseView
 from workflows.inputs import workflow_id
 
 LIFECYCLE = ("hold", "release", "withdraw", "reassign")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _bearer = HTTPBearer(auto_error=False, description="A staff token (`course staff add`).")
 IdempotencyKey = Annotated[
     str | None,
@@ -63,6 +65,29 @@ def require_role(actor: Actor, step: str) -> None:
         raise Problem(HTTPStatus.FORBIDDEN, refusal, code="role_not_permitted")
 
 
+def refuse_control_characters(value: BaseModel) -> None:
+    """PostgreSQL's jsonb cannot store U+0000, so an event holding one could never be appended and
+    the step would wait forever; other control characters in clinical text are mistakes too."""
+    bad = [path for path, text in _strings(value.model_dump(mode="json")) if _CONTROL.search(text)]
+    if bad:
+        raise Problem(
+            HTTPStatus.UNPROCESSABLE_ENTITY,
+            "The request is not valid.",
+            errors=[{"field": path, "problem": "control characters are not allowed"} for path in bad],
+        )
+
+
+def _strings(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    if isinstance(value, str):
+        yield path or "body", value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings(item, f"{path}.{index}")
+
+
 def api_router(services: Services) -> APIRouter:
     router = APIRouter(responses={401: PROBLEMS[401], 422: PROBLEMS[422]})
     Member = Annotated[Actor, Depends(authenticate(services))]
@@ -74,6 +99,7 @@ def api_router(services: Services) -> APIRouter:
     @router.post("/courses", status_code=201, tags=["courses"], responses={409: PROBLEMS[409]})
     async def open_course(body: OpenCourseRequest, actor: Member, response: Response) -> CourseOpened:
         """Open a course (idempotent on `course_id`: the same id returns the existing course)."""
+        refuse_control_characters(body)
         course = await services.courses.open(body.opening(body.course_id or uuid.uuid4(), actor))
         response.headers["Location"] = f"/courses/{course}"
         return CourseOpened(course_id=course, workflow_id=workflow_id(course))
@@ -152,13 +178,18 @@ def api_router(services: Services) -> APIRouter:
 
 
 def _step_endpoint(services: Services, step: str, model: type[BaseModel], member: Any) -> Callable[..., Any]:
-    optional = not any(field.is_required() for field in model.model_fields.values())
+    try:
+        model()
+        optional = True  # an empty body means something (release): it may be left out
+    except ValidationError:
+        optional = False
 
     async def record_step(
         course_id: str, actor: Actor, payload: Any = None, idempotency_key: IdempotencyKey = None
     ) -> CourseView:
         require_role(actor, step)
         command = cast(ClinicianCommand, payload if payload is not None else model())
+        refuse_control_characters(command)
         return await services.record(course_id, command, actor, idempotency_key)
 
     # FastAPI reads the body's schema from the annotation: each step's own model (bare payload).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from dataclasses import dataclass
 from typing import Any
@@ -30,18 +31,31 @@ def update_id(step: str, actor: Actor, idempotency_key: str | None) -> str | Non
     return f"{step}-{digest}"
 
 
+class StepTimedOut(Exception):
+    """The course did not answer in time (a worker down, a step stuck): the client may retry."""
+
+
 @dataclass(frozen=True)
 class Services:
     courses: CourseClient
     staff: StaffDirectory
     store: EventStore
     pool: asyncpg.Pool
+    step_timeout: float = 30.0
 
     async def record(
         self, course_id: str, command: ClinicianCommand, actor: Actor, idempotency_key: str | None
     ) -> CourseView:
         step = command.step
-        view = await self.courses.record(course_id, command, actor, update_id(step, actor, idempotency_key))
+        try:
+            view = await asyncio.wait_for(
+                self.courses.record(course_id, command, actor, update_id(step, actor, idempotency_key)),
+                self.step_timeout,
+            )
+        except TimeoutError:
+            # The update may still complete: retrying with the same Idempotency-Key is safe.
+            log.warning("step timed out", course_id=course_id, step=step, staff=actor.id)
+            raise StepTimedOut from None
         log.info("step recorded", course_id=view.course_id, step=step, staff=actor.id, version=view.version)
         return view
 

@@ -87,7 +87,7 @@ async def clinic(dev_env: WorkflowEnvironment, pg_pool: asyncpg.Pool) -> AsyncIt
     tokens = {role: new_token() for role in Role}
     staff = ConfiguredStaff([(STAFF[role], token_digest(tokens[role])) for role in Role])
     courses = CourseClient(dev_env.client, queue)
-    app = create_app(courses, staff, pg_pool)
+    app = create_app(courses, staff, pg_pool, step_timeout=20)
     transport = httpx.ASGITransport(app=app)
     async with worker, httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield Clinic(http, tokens, app, courses)

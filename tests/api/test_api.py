@@ -141,6 +141,8 @@ async def test_invalid_input_is_422_and_never_echoes_what_was_sent(clinic: Clini
         ("assessment", {**ASSESSMENT, "gad7": 40, "condition": marker}),
         ("intentions", {"goals": "x", "actor": {"id": "dr-forged", "role": "prescriber"}}),  # no actor in bodies
         ("support-person", {"name": marker}),
+        # PostgreSQL cannot store U+0000: the step would never be appended, so it is refused here.
+        ("support-person", {"name": f"Sam\u0000{marker}", "relationship": "spouse", "phone": "555-0100"}),
     ]:
         response = await clinic.step(course, step, Role.PRESCRIBER, body)
         assert response.status_code == 422, (step, response.text)
