@@ -65,9 +65,10 @@ class Services:
         return await fetch_notifications(self.pool, course_id, attention=attention, limit=limit)
 
     async def my_courses(self, actor: Actor, limit: int = 200) -> list[dict[str, Any]]:
-        """Open courses the member is on the care team of; operations staff see every open course."""
+        """Prescribers and therapists: open courses whose care team they are on. Nurses (not named on
+        a course: they staff the dosing days) and operations: every open course."""
         temporal = self.courses.temporal
-        if actor.role is Role.OPERATIONS:
+        if actor.role in (Role.NURSE, Role.OPERATIONS):
             return await list_courses(temporal, course_query(), limit)
         rows = await list_courses(temporal, course_query(clinician=actor.id), limit)
         seen = {row["course_id"] for row in rows}

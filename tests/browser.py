@@ -258,3 +258,34 @@ class Browser:
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
         self.close()
+
+
+def chromium_or_skip() -> str:
+    """Chromium's path; without it, skip on a developer's machine and fail in CI (CI=true)."""
+    import pytest  # here, not at the top: the module is also used outside pytest
+
+    found = find_chromium()
+    if found is None:
+        reason = "headless Chromium not installed (apt-get install chromium): the browser check did not run"
+        if os.environ.get("CI"):
+            pytest.fail(reason + " -- CI must install it (.ci/run)")
+        pytest.skip(reason)
+    return found
+
+
+def artifacts_dir(name: str) -> Path:
+    """Where a test keeps what a person may want to look at (screenshots): $ARTIFACTS_DIR or artifacts/."""
+    root = Path(os.environ.get("ARTIFACTS_DIR") or Path(__file__).resolve().parent.parent / "artifacts")
+    folder = root / name
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def fill(browser: Browser, selector: str, value: str) -> None:
+    """Type into a form field as a person would (the value set, then the input event)."""
+    script = (
+        f"(() => {{ const e = document.querySelector({json.dumps(selector)}); if (!e) return false; "
+        f"e.value = {json.dumps(value)}; e.dispatchEvent(new Event('input', {{bubbles: true}})); return true; }})()"
+    )
+    if not browser.evaluate(script):
+        raise BrowserError(f"no field {selector!r}; the page showed:\n{browser.text()[:2000]}")
