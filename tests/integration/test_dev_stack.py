@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 pytestmark = pytest.mark.integration
@@ -36,12 +37,13 @@ def _listening(port: int) -> bool:
 
 class DevStack:
     def __init__(self, data_dir: Path) -> None:
-        self.grpc, self.ui = _free_port(), _free_port()
+        self.grpc, self.ui, self.api = _free_port(), _free_port(), _free_port()
         self.env = {
             **os.environ,
             "TEMPORAL_ADDRESS": f"127.0.0.1:{self.grpc}",
             "TEMPORAL_UI_PORT": str(self.ui),
             "CODEC_SERVER_PORT": str(_free_port()),
+            "API_PORT": str(self.api),
             "COURSE_DATA_DIR": str(data_dir),
             "COURSE_ACTOR": "ops-1",
             "COURSE_ROLE": "operations",
@@ -98,8 +100,17 @@ def test_course_dev_runs_everything_and_keeps_courses_across_a_restart(stack: De
     course = json.loads(opened.stdout)["course_id"]
     assert stack.course("status", course).returncode == 0
 
+    # The API and console come up with it; a token from `course staff add` reads the course.
+    assert f"http://localhost:{stack.api}/console" in "".join(stack.output)
+    added = stack.course("staff", "add", "rn-dev", "--role", "nurse", "--json")
+    assert added.returncode == 0, added.stderr
+    token = json.loads(added.stdout)["token"]
+    seen = httpx.get(f"http://localhost:{stack.api}/courses/{course}", headers={"Authorization": f"Bearer {token}"})
+    assert seen.status_code == 200 and seen.json()["course_id"] == course
+
     assert stack.stop() == 0
     assert not _listening(stack.grpc), "the Temporal dev server outlived Ctrl-C"
+    assert not _listening(stack.api), "the API outlived Ctrl-C"
     assert not (tmp_path / "course-data" / "postgres" / "postmaster.pid").exists(), "PostgreSQL still running"
 
     stack.start()
