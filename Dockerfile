@@ -25,6 +25,7 @@ COPY workflows ./workflows
 COPY activities ./activities
 COPY worker ./worker
 COPY cli ./cli
+COPY api ./api
 COPY migrations ./migrations
 RUN python -m pip wheel --no-deps --no-build-isolation --wheel-dir /wheels . \
  && /opt/venv/bin/pip install --no-deps /wheels/*.whl \
