@@ -14,8 +14,23 @@ _ISO_DURATION = re.compile(
 )
 
 
+# No clinical wait is longer; beyond it `now + duration` can overflow a datetime inside the
+# workflow, which would fail its task instead of refusing the policy up front.
+MAX_DURATION = timedelta(days=3650)
+
+
 def parse_duration(value: Any) -> timedelta:
     """Accept an ISO-8601 duration ("P7D", "PT24H"), a number of seconds, or a timedelta."""
+    try:
+        duration = _parse_duration(value)
+    except OverflowError:
+        duration = timedelta.max
+    if duration > MAX_DURATION:
+        raise ValueError("a duration cannot exceed ten years (P3650D)")
+    return duration
+
+
+def _parse_duration(value: Any) -> timedelta:
     if isinstance(value, timedelta):
         return value
     if isinstance(value, bool):
@@ -30,7 +45,7 @@ def parse_duration(value: Any) -> timedelta:
             parts = {k: float(v) for k, v in match.groupdict().items() if v is not None}
             return timedelta(**parts)
         try:
-            return parse_duration(float(value))
+            return _parse_duration(float(value))
         except ValueError:
             pass
     raise ValueError(f"{value!r} is not a duration: use ISO-8601 (e.g. P7D, PT24H) or seconds")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from typing import Any
 
 import pytest
@@ -24,7 +25,7 @@ from tests.api.conftest import Clinic
 
 pytestmark = pytest.mark.integration
 
-EXAMPLES = 6
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "6"))  # more for a deeper local run
 
 
 def _examples(strategy: Any, base_url: str, label: str, failures: list[str]) -> None:
