@@ -165,6 +165,11 @@ async def test_invalid_input_is_422_and_never_echoes_what_was_sent(clinic: Clini
     mixed = await clinic.call("POST", "/courses", Role.OPERATIONS, json={"patient_id": "p", "clinician_id": "d",
                                                                          "payer_id": "acme"})  # fmt: skip
     assert mixed.status_code == 422
+    forever = await clinic.call(
+        "POST", "/courses", Role.OPERATIONS,
+        json={"patient_id": "p", "clinician_id": "d", "self_pay": True, "policy": {"assessment_deadline": 10**30}},
+    )  # fmt: skip
+    assert forever.status_code == 422 and forever.headers["content-type"] == PROBLEM
 
 
 async def test_a_retried_request_with_the_same_idempotency_key_is_applied_once(clinic: Clinic) -> None:
