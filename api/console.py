@@ -21,12 +21,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
-from api.forms import errors_by_field, form_fields, payload_from_form
+from api.forms import FormField, errors_by_field, form_fields, payload_from_form
+from api.models import OpenCourseRequest
 from api.problems import Problem
 from api.routes import refuse_control_characters
 from api.services import Services, StepTimedOut
 from cli.client import CourseNotFound, StepRejected
-from cli.reads import event_rows
 from course.commands import STEPS, Actor, ClinicianCommand
 from course.rules import STEP_ROLES, role_refusal
 
@@ -94,7 +94,24 @@ def console_router(  # noqa: PLR0915
         if actor is None:
             return to_login()
         rows = await services.my_courses(actor)
-        return page(request, "courses.html", actor=actor, courses=rows)
+        return page(request, "courses.html", actor=actor, courses=rows, **_opening({}))
+
+    @router.post("/courses")
+    async def open_course(request: Request) -> Response:
+        actor = await signed_in(request)
+        if actor is None or foreign(request):
+            return to_login()
+        form = await request.form()
+        submitted = {key: [str(v) for v in form.getlist(key)] for key in form}
+        try:
+            body = OpenCourseRequest.model_validate(payload_from_form(opening_fields(), submitted, time_zone))
+            refuse_control_characters(body)
+        except ValidationError as error:
+            rows = await services.my_courses(actor)
+            return page(request, "courses.html", 422, actor=actor, courses=rows, **_opening(errors_by_field(error)))
+        course = await services.courses.open(body.opening(uuid.uuid4(), actor))
+        log.info("course opened", course_id=str(course), staff=actor.id)
+        return RedirectResponse(f"/console/courses/{course}?recorded=opening", status_code=303)
 
     @router.get("/courses/{course_id}")
     async def course_page(request: Request, course_id: str) -> Response:
@@ -103,7 +120,7 @@ def console_router(  # noqa: PLR0915
             return to_login()
         try:
             view = await services.courses.status(course_id)
-            events = await event_rows(services.store, course_id)
+            events = await services.events(course_id)
         except CourseNotFound:
             return page(request, "missing.html", 404, actor=actor)
         mine = [step for step in STEPS if actor.role in STEP_ROLES[step]]
@@ -193,6 +210,15 @@ def console_router(  # noqa: PLR0915
         )
 
     return router
+
+
+def opening_fields() -> list[FormField]:
+    """The open-a-course form: the policy stays the clinic's default (the API can set one)."""
+    return [f for f in form_fields(OpenCourseRequest) if f.name != "course_id" and not f.name.startswith("policy.")]
+
+
+def _opening(errors: dict[str, str]) -> dict[str, Any]:
+    return {"opening": opening_fields(), "errors": errors, "values": {}}
 
 
 def gad7_trend(events: list[dict[str, Any]]) -> dict[str, Any]:

@@ -20,9 +20,8 @@ from pydantic import BaseModel, ValidationError
 from api.models import CourseOpened, CourseRow, EventRow, NotificationRow, OpenCourseRequest, StaffMember
 from api.problems import PROBLEMS, Problem, unauthorized
 from api.services import Services
-from cli.client import CourseNotFound
 from cli.queries import course_query
-from cli.reads import event_rows, list_courses
+from cli.reads import list_courses
 from course.commands import STEPS, Actor, ClinicianCommand
 from course.rules import STEP_ROLES, role_refusal
 from course.state import Phase
@@ -138,13 +137,7 @@ def api_router(services: Services) -> APIRouter:
 
     @router.get("/courses/{course_id}/events", tags=["courses"], responses={404: PROBLEMS[404]})
     async def course_events(course_id: str, _: Member) -> list[EventRow]:
-        try:
-            rows = await event_rows(services.store, course_id)
-        except CourseNotFound:
-            # Just opened: the course exists before its first append lands (404 only if it does not).
-            await services.courses.status(course_id)
-            rows = []
-        return [EventRow.model_validate(row) for row in rows]
+        return [EventRow.model_validate(row) for row in await services.events(course_id)]
 
     @router.get("/courses/{course_id}/notifications", tags=["notifications"], responses={404: PROBLEMS[404]})
     async def course_notifications(course_id: str, _: Member) -> list[NotificationRow]:

@@ -12,10 +12,10 @@ import structlog
 
 from activities.ports import EventStore
 from api.staff import StaffDirectory
-from cli.client import CourseClient
+from cli.client import CourseClient, CourseNotFound
 from cli.notifications_cmd import fetch_notifications
 from cli.queries import course_query
-from cli.reads import list_courses
+from cli.reads import event_rows, list_courses
 from course.commands import Actor, ClinicianCommand, Role
 from course.view import CourseView
 
@@ -58,6 +58,14 @@ class Services:
             raise StepTimedOut from None
         log.info("step recorded", course_id=view.course_id, step=step, staff=actor.id, version=view.version)
         return view
+
+    async def events(self, course_id: str) -> list[dict[str, Any]]:
+        """The course's event stream; empty (not 404) just after opening, before its first append lands."""
+        try:
+            return await event_rows(self.store, course_id)
+        except CourseNotFound:
+            await self.courses.status(course_id)  # raises CourseNotFound when there is no such course
+            return []
 
     async def notifications(
         self, course_id: str | None, *, attention: bool = False, limit: int = 200

@@ -83,3 +83,21 @@ async def test_my_courses_lists_what_each_course_waits_for(clinic: Clinic) -> No
     out = await clinic.http.post("/console/logout")
     assert out.status_code == 303
     assert (await clinic.http.get("/console")).status_code == 303
+
+
+async def test_a_prescriber_opens_a_course_from_the_console(clinic: Clinic) -> None:
+    await _sign_in(clinic, Role.PRESCRIBER)
+    page = await clinic.http.get("/console")
+    assert 'name="patient_id"' in page.text and 'name="policy' not in page.text
+    missing = await clinic.http.post("/console/courses", data={"clinician_id": "dr-api"})
+    assert missing.status_code == 422 and "patient_id" in missing.text
+    opened = await clinic.http.post(
+        "/console/courses",
+        data={"patient_id": "pt-console-1", "clinician_id": "dr-api", "condition": "gad", "self_pay": "true"},
+    )
+    assert opened.status_code == 303, opened.text
+    course = opened.headers["location"].split("/")[-1].split("?")[0]
+    view = await clinic.courses.status(course)
+    assert view.clinician_id == "dr-api" and view.phase.value == "assessment"
+    shown = await clinic.http.get(opened.headers["location"])
+    assert "Course opened." in shown.text
