@@ -97,8 +97,9 @@ def install(app: FastAPI) -> None:
         return problem_response(Problem(HTTPStatus.GATEWAY_TIMEOUT, detail), headers={"Retry-After": "5"})
 
     @app.exception_handler(CourseNotFound)
-    async def _missing(_: Request, missing: CourseNotFound) -> JSONResponse:
-        return problem_response(Problem(HTTPStatus.NOT_FOUND, str(missing)))
+    async def _missing(_: Request, __: CourseNotFound) -> JSONResponse:
+        # Not echoed: the caller knows what it asked for, and a mistyped path could hold anything.
+        return problem_response(Problem(HTTPStatus.NOT_FOUND, "No course with this id."))
 
     @app.exception_handler(BadFilter)
     async def _bad_filter(_: Request, error: BadFilter) -> JSONResponse:
