@@ -96,6 +96,7 @@ async def _run(n: int, drive) -> dict[str, object]:  # type: ignore[no-untyped-d
         "rate": common.rate(n, elapsed),
         "seconds": round(elapsed, 1),
         "latency": common.percentiles(timings.latencies()),
+        "timeouts": timings.timeouts,
     }
 
 
