@@ -101,7 +101,12 @@ def clinic_from(settings: Settings) -> Clinic:
 
 
 def build_worker(
-    client: Client, task_queue: str, activities: Sequence[Any], *, graceful_shutdown: float = 10.0
+    client: Client,
+    task_queue: str,
+    activities: Sequence[Any],
+    *,
+    graceful_shutdown: float = 10.0,
+    max_cached_workflows: int = 1000,
 ) -> Worker:
     return Worker(
         client,
@@ -109,6 +114,7 @@ def build_worker(
         workflows=[TreatmentCourseWorkflow],
         activities=activities,
         graceful_shutdown_timeout=timedelta(seconds=graceful_shutdown),
+        max_cached_workflows=max_cached_workflows,
         activity_executor=ThreadPoolExecutor(max_workers=4),
     )
 
@@ -162,6 +168,7 @@ async def run_worker(settings: Settings, dsn: str | None = None, stop: asyncio.E
                 clinic=clinic_from(settings),
             ),
             graceful_shutdown=settings.worker_graceful_shutdown_seconds,
+            max_cached_workflows=settings.worker_max_cached_workflows,
         )
         stop = stop or asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -24,6 +24,11 @@ class Settings(BaseSettings):
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"
     worker_graceful_shutdown_seconds: float = 10.0
+    # Courses kept in worker memory between workflow tasks. Measured (bench/RESULTS.md): 1,000
+    # holds the worker at about 320 MiB however many courses are open (10,000: 318 MiB); without a
+    # bound, 10,000 open courses took 1.8 GiB. An evicted course replays its run's history (at most
+    # about 2,000 events) on its next task, which maintenance courses have every few months.
+    worker_max_cached_workflows: int = 1000
     temporal_ui_port: int = 8233
 
     # Payload encryption (worker/codec.py): `id:base64key,...` and the id new payloads use.
