@@ -243,3 +243,12 @@ class EventStoreActivities:
             return await self._store.append(batch.stream_id, batch.expected_version, batch.events)
         except ConcurrencyError as error:
             raise ApplicationError(str(error), type="ConcurrencyError", non_retryable=True) from error
+        except asyncpg.DataError as error:
+            # A value PostgreSQL refuses (class 22: NUL in jsonb, say) is refused on every retry:
+            # fail the step now rather than hold the course retrying. The server's message may
+            # quote the value, so only its SQLSTATE is passed on.
+            raise ApplicationError(
+                f"the event store refused this step's data (SQLSTATE {error.sqlstate})",
+                type="UnstorableEvent",
+                non_retryable=True,
+            ) from None

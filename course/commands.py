@@ -7,10 +7,11 @@ can send the bare payload; it is the discriminator when commands travel inside a
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class Role(StrEnum):
@@ -32,8 +33,21 @@ class Actor(BaseModel):
 SYSTEM_ACTOR = Actor(id="system", role=Role.OPERATIONS)
 
 
+# Control characters (tab, newline and carriage return aside) and lone surrogates: no clinician
+# types them, and PostgreSQL's jsonb cannot store NUL, so such a step could never be appended.
+_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
 class _Payload(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _printable(cls, value: object) -> object:
+        texts = value if isinstance(value, list) else [value]
+        if any(isinstance(text, str) and _UNPRINTABLE.search(text) for text in texts):
+            raise ValueError("must not contain control characters")
+        return value
 
 
 class BloodPressure(_Payload):

@@ -26,12 +26,14 @@ class OpenCourse(BaseModel):
 
     course_id: UUID
     patient_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")
-    clinician_id: str = Field(min_length=1, max_length=64)
-    therapist_id: str | None = Field(None, min_length=1, max_length=64)
+    # Staff ids as Actor has them; payer and member references printable ASCII: all of these go
+    # into CourseOpened, and a control character there (NUL) could never be stored.
+    clinician_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:@-]+$")
+    therapist_id: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:@-]+$")
     condition: Condition | None = None
     planned_sessions: int | None = Field(None, ge=1, le=52)
-    payer_id: str | None = None
-    member_ref: str | None = None
+    payer_id: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[\x20-\x7e]+$")
+    member_ref: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[\x20-\x7e]+$")
     self_pay: bool = False
     policy: CoursePolicy = CoursePolicy()
     opened_by: Actor

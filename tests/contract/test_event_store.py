@@ -10,9 +10,10 @@ from uuid import uuid4
 import asyncpg
 import pytest
 import pytest_asyncio
+from temporalio.exceptions import ApplicationError
 
-from activities.event_store import InMemoryEventStore, PostgresEventStore
-from activities.ports import AppendResult, ConcurrencyError, EventStore
+from activities.event_store import EventStoreActivities, InMemoryEventStore, PostgresEventStore
+from activities.ports import AppendResult, ConcurrencyError, EventBatch, EventStore
 from course.commands import InsuranceStatus
 from course.events import (
     CourseOpened,
@@ -156,3 +157,17 @@ async def test_a_refused_append_writes_neither_events_nor_summary(pg_pool: async
         await store.append(stream, 1, _stream(stream, [HoldPlaced(reason="x")], start=2))
     row = await pg_pool.fetchrow("SELECT version, on_hold FROM course_summaries WHERE stream_id = $1", stream)
     assert row is not None and (row["version"], row["on_hold"]) == (2, False)
+
+
+async def test_data_postgres_cannot_store_fails_the_append_at_once_without_echoing_it(pg_pool: asyncpg.Pool) -> None:
+    # The payload models refuse NUL; this is the store's own guard for anything that slips past.
+    stream = f"course-{uuid4()}"
+    activities = EventStoreActivities(PostgresEventStore(pg_pool))
+    opening = _opening(stream)
+    await activities.append_events(EventBatch(stream_id=stream, expected_version=0, events=opening))
+    unstorable = _stream(stream, [HoldPlaced.model_construct(reason="Ada\x00Lovelace")], start=3)
+    with pytest.raises(ApplicationError) as refused:
+        await activities.append_events(EventBatch(stream_id=stream, expected_version=2, events=unstorable))
+    assert refused.value.non_retryable and refused.value.type == "UnstorableEvent"
+    assert "Ada" not in str(refused.value)
+    assert len(await PostgresEventStore(pg_pool).read(stream)) == 2
