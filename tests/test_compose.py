@@ -23,7 +23,7 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 SETUP_SCRIPT = ROOT / "deploy" / "register-search-attributes.sh"
 DOCS = ROOT / "docs" / "docker.md"
 
-REQUIRED_SERVICES = {"postgresql", "temporal", "temporal-setup", "temporal-ui", "worker"}
+REQUIRED_SERVICES = {"postgresql", "temporal", "temporal-setup", "temporal-ui", "worker", "api"}
 
 EXPECTED_SEARCH_ATTRIBUTES = {
     "CoursePhase": "Keyword",
@@ -107,6 +107,7 @@ def test_published_ports(services: dict) -> None:
     assert (5432, 5432) in published_ports(services["postgresql"])
     assert (7233, 7233) in published_ports(services["temporal"])
     assert (8233, 8080) in published_ports(services["temporal-ui"])
+    assert (8082, 8082) in published_ports(services["api"])
 
 
 def test_no_host_port_published_twice(services: dict) -> None:
@@ -186,6 +187,17 @@ def test_worker_environment(services: dict) -> None:
     assert env["TEMPORAL_NAMESPACE"] == "default"
     assert env["COURSE_TASK_QUEUE"] == "treatment-courses"
     assert env["DATABASE_URL"] == "postgresql://course:course@postgresql:5432/courses"
+
+
+def test_api_serves_the_console_with_the_workers_keys_and_database(services: dict) -> None:
+    api, worker = services["api"], services["worker"]
+    assert api["command"] == ["course", "api"]
+    env, worker_env = env_of(api), env_of(worker)
+    for key in ("TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "COURSE_TASK_QUEUE", "DATABASE_URL"):
+        assert env[key] == worker_env[key], key
+    assert api["environment"]["PAYLOAD_KEYS"] == worker["environment"]["PAYLOAD_KEYS"]
+    assert (env["API_HOST"], env["API_PORT"]) == ("0.0.0.0", "8082")
+    assert "8082/openapi.json" in " ".join(api["healthcheck"]["test"])
 
 
 def test_worker_is_scalable(services: dict) -> None:
