@@ -95,7 +95,8 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $
 """  # noqa: S608 (module constants only)
 
 
-def _event_columns(stream_id: str, expected_version: int, events: Sequence[EventEnvelope]) -> tuple[Any, ...]:
+def event_columns(stream_id: str, expected_version: int, events: Sequence[EventEnvelope]) -> tuple[Any, ...]:
+    """_APPEND's parameters $1-$8: the stream, the batch as column arrays, the expected version."""
     return (
         stream_id,
         [e.version for e in events],
@@ -159,7 +160,7 @@ class PostgresEventStore:
         assert state is not None
         try:
             written = await self._pool.fetchval(
-                _APPEND, *_event_columns(stream_id, expected_version, events), *summary_row(state)[1:]
+                _APPEND, *event_columns(stream_id, expected_version, events), *summary_row(state)[1:]
             )
         except asyncpg.UniqueViolationError:
             written = 0  # a second writer (or an earlier attempt of this batch) got there first

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 from collections.abc import AsyncIterator, Iterator
 
 import uvicorn
@@ -16,6 +15,7 @@ from cli.client import CourseClient
 from worker.database import create_pool, database_url, migrate
 from worker.logging import configure_logging
 from worker.settings import Settings
+from worker.signals import until_signalled
 
 
 class _Server(uvicorn.Server):
@@ -82,12 +82,5 @@ def main() -> None:
     settings = Settings()
     configure_logging(settings.log_format, settings.log_level)
 
-    async def until_signalled() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        print(f"API and console: {api_url(settings)} (console at /console, OpenAPI at /docs)", flush=True)
-        await serve(settings, stop=stop)
-
-    asyncio.run(until_signalled())
+    print(f"API and console: {api_url(settings)} (console at /console, OpenAPI at /docs)", flush=True)
+    asyncio.run(until_signalled(lambda stop: serve(settings, stop=stop)))

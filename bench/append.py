@@ -29,7 +29,7 @@ from typing import Any
 
 import asyncpg
 
-from activities.event_store import PostgresEventStore
+from activities.event_store import PostgresEventStore, event_columns
 from bench import common
 from bench.courses import Batch, append_courses, events_in, simulated_courses
 from worker.database import create_pool
@@ -89,16 +89,8 @@ async def _truncate(pool: asyncpg.Pool) -> None:
 
 
 def _rows(batch: Batch) -> tuple[Any, ...]:
-    events = batch.events
-    return (
-        batch.stream_id,
-        [e.version for e in events],
-        [e.event_id for e in events],
-        [e.type for e in events],
-        [e.data() for e in events],
-        [e.metadata.model_dump(mode="json") for e in events],
-        [e.occurred_at for e in events],
-    )
+    """The store's own column arrays for the batch (RAW_INSERT's $1-$7: no version guard)."""
+    return event_columns(batch.stream_id, batch.expected_version, batch.events)[:7]
 
 
 async def _raw_appends(pool: asyncpg.Pool, courses: list[list[Batch]], writers: int) -> None:

@@ -19,7 +19,6 @@ import hmac
 import html
 import json
 import secrets
-import signal
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from temporalio.api.common.v1 import Payload, Payloads
 from worker.codec import EncryptionCodec, PayloadCodecError, keyring_from_settings, private_file
 from worker.logging import configure_logging
 from worker.settings import Settings
+from worker.signals import until_signalled
 
 log = structlog.get_logger(__name__)
 
@@ -325,14 +325,7 @@ def main() -> None:
     settings = Settings()
     configure_logging(settings.log_format, settings.log_level)
 
-    async def until_signalled() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await serve(settings, stop_event=stop)
-
-    asyncio.run(until_signalled())
+    asyncio.run(until_signalled(lambda stop: serve(settings, stop_event=stop)))
 
 
 if __name__ == "__main__":
