@@ -53,6 +53,10 @@ APPEND_RETRY = RetryPolicy(
     maximum_interval=timedelta(seconds=30),
     non_retryable_error_types=["ConcurrencyError"],
 )
+# One append attempt: a single statement that takes milliseconds (bench/RESULTS.md). After a worker
+# dies mid-append the clinician waits this long for the retry, so it is short; a retry that meets
+# a slow first attempt still writing waits for it and settles by event ids.
+APPEND_ATTEMPT = timedelta(seconds=10)
 NOTIFY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(seconds=30))
 # The reminder is recorded as sent (attempted) after this, delivered or not: the course moves on.
 NOTIFY_WITHIN = timedelta(minutes=5)
@@ -204,7 +208,7 @@ class TreatmentCourseWorkflow:
             APPEND_EVENTS,
             EventBatch(stream_id=first.stream_id, expected_version=expected_version, events=envelopes),
             result_type=AppendResult,
-            start_to_close_timeout=timedelta(seconds=30),
+            start_to_close_timeout=APPEND_ATTEMPT,
             retry_policy=APPEND_RETRY,
             summary=for_operations(f"store {', '.join(e.type for e in envelopes)} (v{first.version}-{last.version})"),
         )
