@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -38,6 +39,11 @@ def add_parser(sub: Any) -> None:
         "--attention", action="store_true", help="only failed, undeliverable, uncertain or stuck notifications"
     )
     parser.add_argument("--limit", type=int, default=200)
+    parser.add_argument(
+        "--resend",
+        metavar="KEY",
+        help="send a failed or undeliverable notification again (after fixing its cause); never an uncertain one",
+    )
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -108,6 +114,8 @@ def _text(rows: list[dict[str, Any]], *, one_course: bool) -> str:
 async def run(args: argparse.Namespace, settings: Settings) -> int:
     from worker.database import database_url  # noqa: PLC0415 - keep the CLI's start fast
 
+    if args.resend:
+        return await _resend(args, settings, database_url(settings.database_url, settings.course_data_dir))
     conn = await asyncpg.connect(database_url(settings.database_url, settings.course_data_dir))
     try:
         rows = await fetch_notifications(conn, args.course_id, attention=args.attention, limit=args.limit)
@@ -118,3 +126,33 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
     else:
         print(_text(rows, one_course=bool(args.course_id)))
     return 0
+
+
+async def _resend(args: argparse.Namespace, settings: Settings, dsn: str) -> int:
+    from activities.contacts import PostgresContactDirectory  # noqa: PLC0415 - only for --resend
+    from activities.ports import Contact  # noqa: PLC0415
+    from cli.resend import CannotResend, resend  # noqa: PLC0415
+    from worker.database import create_pool  # noqa: PLC0415
+    from worker.main import clinic_from, notification_channel  # noqa: PLC0415
+
+    operations = Contact(email=settings.notify_operations_email) if settings.notify_operations_email else None
+    pool = await create_pool(dsn, max_size=2)
+    try:
+        outcome = await resend(
+            pool,
+            args.resend,
+            notification_channel(settings),
+            PostgresContactDirectory(pool, operations),
+            clinic_from(settings),
+        )
+    except CannotResend as refused:
+        print(f"error: {refused}", file=sys.stderr)
+        return 2
+    finally:
+        await pool.close()
+    if args.json:
+        print(json.dumps(outcome, indent=2))
+    else:
+        error = f" ({outcome['error']})" if outcome["error"] else ""
+        print(f"{outcome['key']}: {outcome['status']}{error}")
+    return 0 if outcome["status"] == "delivered" else 1

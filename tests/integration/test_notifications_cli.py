@@ -85,3 +85,30 @@ async def test_an_unknown_course_is_reported_as_such(pg_dsn: str) -> None:
         await notifications_cmd.run(parse(str(uuid.uuid4())), Settings(database_url=pg_dsn))
     with pytest.raises(CourseNotFound):
         await notifications_cmd.run(parse("not-a-course"), Settings(database_url=pg_dsn))
+
+
+async def test_operations_resend_an_undeliverable_reminder_once_the_address_is_fixed(
+    pg_pool: asyncpg.Pool, pg_dsn: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    course = f"course-{uuid.uuid4()}"
+    notification = reminder(course, "maintenance_due", "patient", "pt-78", 4)
+    contacts = StaticContactDirectory(patients={"pt-78": Contact(email="wrong@example.org")})
+    await ActivityEnvironment().run(
+        NotificationActivities(PostgresOutbox(pg_pool), RefusesEveryone(), contacts).send_notification, notification
+    )
+    # The fixed address is in the contact table the CLI's directory reads, as in production.
+    await pg_pool.execute(
+        "INSERT INTO patient_contacts (patient_id, email) VALUES ($1, $2) ON CONFLICT (patient_id) "
+        "DO UPDATE SET email = EXCLUDED.email",
+        "pt-78",
+        "sam@example.org",
+    )
+    settings = Settings(database_url=pg_dsn, notify_channel="console")
+    key = notification.idempotency_key
+    capsys.readouterr()
+
+    assert await notifications_cmd.run(parse("--resend", key, "--json"), settings) == 0
+    out = capsys.readouterr().out  # the console channel's log line first (stderr once logging is configured)
+    assert json.loads(out[out.index("{\n") :]) == {"key": key, "status": "delivered", "error": None}
+    assert await notifications_cmd.run(parse("--resend", key), settings) == 2
+    assert "delivered" in capsys.readouterr().err
