@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from decimal import Decimal
 from enum import StrEnum
 from typing import Literal, Protocol
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict
 
-from course.commands import InsuranceStatus
+from course.commands import InsuranceStatus, PatientShare
 from course.events import EventEnvelope
 
 
@@ -45,19 +44,6 @@ class EligibilityRequest(_Message):
     member_ref: str | None
     self_pay: bool
     service_type: Literal["MH"] = "MH"
-
-
-class PatientShare(_Message):
-    """What the payer says the patient pays for a mental-health visit (X12 271 EB segments).
-
-    Amounts in the payer's currency (USD for X12); `coinsurance_rate` is a fraction (0.2 = 20 %).
-    Each is None when the payer did not say.
-    """
-
-    copay: Decimal | None = None
-    coinsurance_rate: Decimal | None = Field(None, ge=0, le=1)
-    deductible_remaining: Decimal | None = None
-    out_of_pocket_remaining: Decimal | None = None
 
 
 class EligibilityResult(_Message):

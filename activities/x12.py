@@ -26,8 +26,8 @@ import httpx
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from activities.ports import EligibilityRequest, EligibilityResult, PatientShare, PayerUnavailable
-from course.commands import InsuranceStatus
+from activities.ports import EligibilityRequest, EligibilityResult, PayerUnavailable
+from course.commands import InsuranceStatus, PatientShare
 
 log = structlog.get_logger(__name__)
 

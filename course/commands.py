@@ -8,6 +8,7 @@ can send the bare payload; it is the discriminator when commands travel inside a
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -353,10 +354,26 @@ class InsuranceStatus(StrEnum):
 
 
 # Commands the workflow itself issues: the eligibility answer and the passing of time.
+class PatientShare(_Payload):
+    """What the payer says the patient pays for a mental-health visit (X12 271 EB segments).
+
+    Amounts in the payer's currency (USD for X12); `coinsurance_rate` is a fraction (0.2 = 20 %).
+    Each is None when the payer did not say.
+    """
+
+    copay: Decimal | None = Field(None, ge=0)
+    coinsurance_rate: Decimal | None = Field(None, ge=0, le=1)
+    deductible_remaining: Decimal | None = Field(None, ge=0)
+    out_of_pocket_remaining: Decimal | None = Field(None, ge=0)
+
+
 class RecordEligibility(_Payload):
     step: Literal["eligibility"] = "eligibility"
     status: InsuranceStatus
     reason: ReasonCode | None = None
+    # As the payer answered; staff use them for the financial clearance.
+    in_network: bool | None = None
+    patient_share: PatientShare | None = None
 
 
 class Tick(_Payload):

@@ -86,7 +86,13 @@ def decide(state: CourseState, command: Command, actor: Actor, now: datetime) ->
         # repeated answer is moot, never an error that would fail the workflow task.
         if state.terminal or state.insurance is not None:
             return []
-        return _then_prepared(state, [EligibilityChecked(status=command.status, reason=command.reason)], now)
+        checked = EligibilityChecked(
+            status=command.status,
+            reason=command.reason,
+            in_network=command.in_network,
+            patient_share=command.patient_share,
+        )
+        return _then_prepared(state, [checked], now)
     if state.terminal:
         raise RuleViolation(
             "course_closed",

@@ -17,6 +17,7 @@ from course.commands import (
     MaintenanceKind,
     Modality,
     PatientResponse,
+    PatientShare,
     ReviewDecision,
     Route,
     SideEffect,
@@ -26,6 +27,7 @@ from course.policy import CoursePolicy
 from course.upcasting import upcast
 
 # 2: ReminderSent carries session_number and subject_at (course/upcasting.py lifts version 1).
+# EligibilityChecked's in_network and patient_share are optional additions: no new version.
 SCHEMA_VERSION = 2
 
 
@@ -50,6 +52,8 @@ class EligibilityChecked(_Event):
     type: Literal["EligibilityChecked"] = "EligibilityChecked"
     status: InsuranceStatus
     reason: str | None = None
+    in_network: bool | None = None
+    patient_share: PatientShare | None = None
 
 
 class FinancialClearanceRecorded(_Event):

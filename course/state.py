@@ -9,7 +9,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
-from course.commands import Condition, Contraindication, InsuranceStatus, MaintenanceKind, Route
+from course.commands import Condition, Contraindication, InsuranceStatus, MaintenanceKind, PatientShare, Route
 from course.events import (
     AssessmentRecorded,
     CandidacyConfirmed,
@@ -86,6 +86,8 @@ class CourseState(BaseModel):
 
     insurance: InsuranceStatus | None = None
     insurance_checked_at: AwareDatetime | None = None
+    in_network: bool | None = None
+    patient_share: PatientShare | None = None
     financial_clearance: bool = False
     prior_authorization_approved: bool = False
 
@@ -190,8 +192,8 @@ def _changes(state: CourseState, event: DomainEvent, at: datetime) -> dict[str, 
     match event:
         case CourseOpened():
             raise ValueError("a course is opened only once")
-        case EligibilityChecked(status=status):
-            return {"insurance": status, "insurance_checked_at": at}
+        case EligibilityChecked(status=status, in_network=in_network, patient_share=share):
+            return {"insurance": status, "insurance_checked_at": at, "in_network": in_network, "patient_share": share}
         case FinancialClearanceRecorded():
             return {"financial_clearance": True}
         case PriorAuthorizationRecorded(approved=approved):

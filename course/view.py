@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from course.commands import PatientShare
 from course.rules import PREPARATION_STEPS, missing_clearance, missing_preparation
 from course.state import CourseState, Phase
 from course.timing import next_due
@@ -58,6 +59,9 @@ class CourseView(_View):
     overdue_items: list[str]
     gad7: Gad7
     insurance: str | None
+    # The payer's answer, for the financial clearance (never in the operations checklist).
+    in_network: bool | None = None
+    patient_share: PatientShare | None = None
     route: str | None
     clinician_id: str
     therapist_id: str | None
@@ -168,6 +172,8 @@ def view(state: CourseState, now: datetime) -> CourseView:
             change=None if baseline is None or latest is None else latest - baseline,
         ),
         insurance=state.insurance.value if state.insurance else None,
+        in_network=state.in_network,
+        patient_share=state.patient_share,
         route=state.current_route.value if state.current_route else None,
         clinician_id=state.clinician_id,
         therapist_id=state.therapist_id,

@@ -111,7 +111,13 @@ class TreatmentCourseWorkflow:
             self._publish()
             result = await self._check_eligibility(request)
             async with self._lock:
-                await self._apply(RecordEligibility(status=result.status, reason=result.reason), SYSTEM_ACTOR, None)
+                answer = RecordEligibility(
+                    status=result.status,
+                    reason=result.reason,
+                    in_network=result.in_network,
+                    patient_share=result.patient_share,
+                )
+                await self._apply(answer, SYSTEM_ACTOR, None)
         else:
             self._publish()
         await self._keep_time(request)

@@ -17,9 +17,9 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.eligibility import EligibilityActivities
-from activities.ports import EligibilityRequest, PatientShare, PayerUnavailable
+from activities.ports import EligibilityRequest, PayerUnavailable
 from activities.x12 import X12HttpProvider, control_number, interpret_271
-from course.commands import InsuranceStatus, RecordEligibility
+from course.commands import InsuranceStatus, PatientShare, RecordEligibility
 from tests.clearinghouse import Clearinghouse, Reply, running_clearinghouse
 from tests.contract import x12_recorded as recorded
 from tests.contract.x12_recorded import MEMBER

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 
 import asyncpg
 import pytest
@@ -21,6 +22,7 @@ from activities.event_store import PostgresEventStore
 from activities.notifications import ConsoleChannel, PostgresOutbox
 from activities.x12 import X12HttpProvider
 from cli.client import CourseClient
+from course.commands import PatientShare
 from tests import story
 from tests.clearinghouse import Clearinghouse, Reply, running_clearinghouse
 from tests.conftest import task_queue
@@ -89,9 +91,18 @@ async def test_a_clearinghouse_503_is_retried_and_the_course_records_the_coverag
         course = await insured_course(stack, MEMBER)
         checked = await eligibility_event(stack, course)
 
-    assert (checked["status"], checked["reason"]) == ("covered", "active_coverage")
+    assert (checked["status"], checked["reason"], checked["in_network"]) == ("covered", "active_coverage", True)
     assert stack.house.served[MEMBER] == 2  # the 503, then the answer
-    assert (await stack.client.status(course)).insurance == "covered"
+    view = await stack.client.status(course)
+    # What the patient pays, for the financial clearance: stored with the fact and on the view.
+    share = PatientShare(
+        copay=Decimal("30"),
+        coinsurance_rate=Decimal("0.2"),
+        deductible_remaining=Decimal("250.00"),
+        out_of_pocket_remaining=Decimal("2100"),
+    )
+    assert PatientShare.model_validate(checked["patient_share"]) == share
+    assert (view.insurance, view.in_network, view.patient_share) == ("covered", True, share)
     description = await stack.env.client.get_workflow_handle(workflow_id(course)).describe()
     assert description.typed_search_attributes.get(sa.INSURANCE_STATUS) == "covered"
     # The member id went to the clearinghouse, and nowhere else in clear.
