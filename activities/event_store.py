@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import json
-from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
+import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.ports import AppendResult, ConcurrencyError, EventBatch, EventStore
+from activities.ports import (
+    AppendResult,
+    ConcurrencyError,
+    CourseSummary,
+    EventBatch,
+    EventStore,
+    LoadCourse,
+    LoadedCourse,
+    decision_identity,
+    same_decision,
+)
 from course.events import EventEnvelope
 from course.state import CourseState, evolve, fold
+
+log = structlog.get_logger(__name__)
 
 
 def _check_batch(stream_id: str, expected_version: int, events: Sequence[EventEnvelope]) -> None:
@@ -27,22 +39,31 @@ class InMemoryEventStore:
 
     def __init__(self) -> None:
         self.streams: dict[str, list[EventEnvelope]] = {}
-        self.summaries: dict[str, CourseState] = {}
+        self.summaries: dict[str, CourseSummary] = {}
 
-    async def append(self, stream_id: str, expected_version: int, events: Sequence[EventEnvelope]) -> AppendResult:
+    async def append(
+        self,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[EventEnvelope],
+        summary: CourseSummary | None = None,
+    ) -> AppendResult:
         _check_batch(stream_id, expected_version, events)
         stream = self.streams.setdefault(stream_id, [])
         stored = {e.event_id for e in stream}
         if events and all(e.event_id in stored for e in events):
             return AppendResult(version=len(stream), written=0)
         if len(stream) != expected_version:
+            taken = stream[expected_version : expected_version + len(events)]
+            if same_decision([decision_identity(e) for e in taken], [decision_identity(e) for e in events]):
+                return AppendResult(version=len(stream), written=0, adopted=True)
             raise ConcurrencyError(f"{stream_id} is at version {len(stream)}, not {expected_version}")
+        if summary is None:
+            state = fold(None, [*stream, *events])
+            summary = CourseSummary.of(state) if state is not None else None
         stream.extend(events)
-        state = self.summaries.get(stream_id)
-        for envelope in events:
-            state = evolve(state, envelope)
-        if state is not None:
-            self.summaries[stream_id] = state
+        if summary is not None:
+            self.summaries[stream_id] = summary
         return AppendResult(version=len(stream), written=len(events))
 
     async def read(self, stream_id: str) -> list[EventEnvelope]:
@@ -88,6 +109,21 @@ WITH inserted AS (
 SELECT count(*) FROM inserted
 """  # noqa: S608 (built from module constants; every value is a $n parameter)
 
+# The same guarded insert without a summary: for a batch whose summary could not be computed
+# (an older workflow's batch whose stream does not fold). The events are the record; the summary
+# catches up at the next batch or at `course rebuild-summaries`.
+_APPEND_EVENTS_ONLY = """
+WITH inserted AS (
+    INSERT INTO events (stream_id, version, event_id, type, data, metadata, occurred_at)
+    SELECT $1, v, id, t, d, m, o
+    FROM unnest($2::int[], $3::uuid[], $4::text[], $5::jsonb[], $6::jsonb[], $7::timestamptz[])
+        AS batch(v, id, t, d, m, o)
+    WHERE (SELECT coalesce(max(version), 0) FROM events WHERE stream_id = $1) = $8
+    RETURNING global_position
+)
+SELECT count(*) FROM inserted
+"""
+
 _UPSERT_SUMMARY = f"""
 INSERT INTO course_summaries ({_SUMMARY_COLUMNS})
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, now())
@@ -109,27 +145,14 @@ def event_columns(stream_id: str, expected_version: int, events: Sequence[EventE
     )
 
 
+def summary_params(summary: CourseSummary) -> tuple[Any, ...]:
+    """course_summaries' columns after `stream_id`, in _SUMMARY_COLUMNS order up to `opened_at`."""
+    return tuple(getattr(summary, name) for name in CourseSummary.model_fields)
+
+
 def summary_row(state: CourseState) -> tuple[Any, ...]:
     """course_summaries' columns for a state, in _SUMMARY_COLUMNS order up to `opened_at`."""
-    return (
-        state.stream_id,
-        state.course_id,
-        state.patient_id,
-        state.phase.value,
-        state.outcome,
-        state.clinician_id,
-        state.therapist_id,
-        state.insurance.value if state.insurance else None,
-        state.sessions_completed,
-        state.plan.planned_sessions if state.plan else None,
-        state.gad7_baseline,
-        state.gad7_latest,
-        state.on_hold,
-        state.review_required,
-        bool(state.overdue),
-        state.version,
-        state.opened_at,
-    )
+    return (state.stream_id, *summary_params(CourseSummary.of(state)))
 
 
 class PostgresEventStore:
@@ -137,58 +160,56 @@ class PostgresEventStore:
 
     The version check is the statement's own guard (the stream must still be at
     `expected_version`) backed by UNIQUE (stream_id, version), so no lock is taken and different
-    courses never wait on each other. Anything but the expected case (a retried batch that is
-    already stored, a second writer) falls to `_settle`, which only reads.
+    courses never wait on each other. The summary comes with the batch, computed by the workflow
+    from the state it already folded: nothing is folded here. Anything but the expected case (a
+    retried batch that is already stored, a second writer) falls to `_settle`, which only reads.
     """
 
-    def __init__(self, pool: asyncpg.Pool, cached_states: int = 4096) -> None:
+    def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
-        # The state after the last batch this process stored, by stream: the next append to the
-        # stream folds onto it instead of reading the stream back. Checked against the version, so
-        # a stale entry (another worker wrote since) is never used.
-        self._states: OrderedDict[str, CourseState] = OrderedDict()
-        self._cached_states = cached_states
 
-    async def append(self, stream_id: str, expected_version: int, events: Sequence[EventEnvelope]) -> AppendResult:
+    async def append(
+        self,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[EventEnvelope],
+        summary: CourseSummary | None = None,
+    ) -> AppendResult:
         _check_batch(stream_id, expected_version, events)
         if not events:
             return AppendResult(version=expected_version, written=0)
-        at_expected, previous = await self._state_at(stream_id, expected_version)
-        if not at_expected:
-            return await self._settle(stream_id, expected_version, events)
-        state = fold(previous, events)
-        assert state is not None
+        if summary is None:
+            summary = await self._summary_by_folding(stream_id, events)
+        columns = event_columns(stream_id, expected_version, events)
         try:
-            written = await self._pool.fetchval(
-                _APPEND, *event_columns(stream_id, expected_version, events), *summary_row(state)[1:]
-            )
+            if summary is not None:
+                written = await self._pool.fetchval(_APPEND, *columns, *summary_params(summary))
+            else:
+                written = await self._pool.fetchval(_APPEND_EVENTS_ONLY, *columns)
         except asyncpg.UniqueViolationError:
             written = 0  # a second writer (or an earlier attempt of this batch) got there first
         if written != len(events):
             return await self._settle(stream_id, expected_version, events)
-        self._remember(state)
-        return AppendResult(version=events[-1].version, written=len(events))
+        return AppendResult(version=events[-1].version, written=len(events), summary_written=summary is not None)
 
-    async def _state_at(self, stream_id: str, version: int) -> tuple[bool, CourseState | None]:
-        """The summary state at `version`, and whether the stream is (as far as we know) there."""
-        if version == 0:
-            return True, None
-        cached = self._states.get(stream_id)
-        if cached is not None and cached.version == version:
-            self._states.move_to_end(stream_id)
-            return True, cached
-        # A course this process has not written lately (a restart, another worker): fold its stream.
-        state = fold(None, await self.read(stream_id))
-        return (state is not None and state.version == version), state
+    async def _summary_by_folding(self, stream_id: str, events: Sequence[EventEnvelope]) -> CourseSummary | None:
+        """A batch without a summary (sent by an older workflow): fold the stream, or give up.
 
-    def _remember(self, state: CourseState) -> None:
-        self._states[state.stream_id] = state
-        self._states.move_to_end(state.stream_id)
-        while len(self._states) > self._cached_states:
-            self._states.popitem(last=False)
+        Whatever goes wrong here must not keep the events out of the store: the summary is a
+        read model, the events are the record.
+        """
+        try:
+            state = fold(None, [*await self.read(stream_id), *events])
+        except Exception as error:  # noqa: BLE001 - any failure here only costs the summary
+            log.warning("summary_not_computed", stream_id=stream_id, error=type(error).__name__)
+            return None
+        if state is None or state.version != events[-1].version:
+            return None  # the stream moved: the guarded insert will not write, _settle decides
+        return CourseSummary.of(state)
 
     async def _settle(self, stream_id: str, expected_version: int, events: Sequence[EventEnvelope]) -> AppendResult:
-        """The batch was not written: either it is already stored (a retry) or the stream moved."""
+        """The batch was not written: already stored (a retry), the same decision stored under
+        other event ids (a re-executed workflow task, a reset), or a different writer."""
         ids = [e.event_id for e in events]
         row = await self._pool.fetchrow(
             "SELECT (SELECT count(*) FROM events WHERE event_id = ANY($1::uuid[])),"
@@ -200,6 +221,16 @@ class PostgresEventStore:
         already, current = row[0], row[1]
         if already == len(events):
             return AppendResult(version=current, written=0)
+        taken = await self._pool.fetch(
+            "SELECT type, data, metadata FROM events WHERE stream_id = $1 AND version > $2 AND version <= $3"
+            " ORDER BY version",
+            stream_id,
+            expected_version,
+            expected_version + len(events),
+        )
+        stored = [(r["type"], r["metadata"].get("update_id"), _key(r["data"])) for r in taken]
+        if same_decision(stored, [decision_identity(e) for e in events]):
+            return AppendResult(version=current, written=0, adopted=True)
         raise ConcurrencyError(f"{stream_id} is at version {current}, not {expected_version}")
 
     async def read(self, stream_id: str) -> list[EventEnvelope]:
@@ -234,14 +265,38 @@ class PostgresEventStore:
         return applied
 
 
+def _key(data: dict[str, Any]) -> str | None:
+    key = data.get("key")
+    return key if isinstance(key, str) else None
+
+
 class EventStoreActivities:
     def __init__(self, store: EventStore) -> None:
         self._store = store
 
     @activity.defn
+    async def load_course(self, request: LoadCourse) -> LoadedCourse:
+        """The stream's head, folded by this worker's `evolve`: what a run starts from."""
+        events = await self._store.read(request.stream_id)
+        try:
+            state = fold(None, events)
+        except Exception as error:  # noqa: BLE001 - whatever fails, the course must hear a code
+            # The message of a validation error can quote stored values: pass on the kind only.
+            raise ApplicationError(
+                f"the stored stream does not fold ({type(error).__name__})", type="UnreadableStream"
+            ) from None
+        updates: dict[str, None] = {}
+        for envelope in events:
+            if envelope.metadata.update_id is not None:
+                updates.pop(envelope.metadata.update_id, None)
+                updates[envelope.metadata.update_id] = None
+        kept = list(updates)[-request.updates_kept :] if request.updates_kept else []
+        return LoadedCourse(version=state.version if state else 0, state=state, applied_updates=kept)
+
+    @activity.defn
     async def append_events(self, batch: EventBatch) -> AppendResult:
         try:
-            return await self._store.append(batch.stream_id, batch.expected_version, batch.events)
+            return await self._store.append(batch.stream_id, batch.expected_version, batch.events, batch.summary)
         except ConcurrencyError as error:
             raise ApplicationError(str(error), type="ConcurrencyError", non_retryable=True) from error
         except asyncpg.DataError as error:

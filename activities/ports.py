@@ -6,11 +6,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Literal, Protocol
+from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from course.commands import InsuranceStatus, PatientShare
 from course.events import EventEnvelope
+from course.state import CourseState
 
 
 class ConcurrencyError(Exception):
@@ -21,21 +23,113 @@ class _Message(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class CourseSummary(_Message):
+    """The `course_summaries` row for the state after a batch: computed by the workflow from the
+    state it already folded, so the store never folds inside an append (a fold that fails there
+    would hold the course)."""
+
+    course_id: UUID
+    patient_id: str
+    phase: str
+    outcome: str | None
+    clinician_id: str
+    therapist_id: str | None
+    insurance: str | None
+    sessions_completed: int
+    sessions_planned: int | None
+    gad7_baseline: int | None
+    gad7_latest: int | None
+    on_hold: bool
+    needs_clinical_review: bool
+    overdue: bool
+    version: int
+    opened_at: AwareDatetime
+
+    @classmethod
+    def of(cls, state: CourseState) -> CourseSummary:
+        return cls(
+            course_id=state.course_id,
+            patient_id=state.patient_id,
+            phase=state.phase.value,
+            outcome=state.outcome,
+            clinician_id=state.clinician_id,
+            therapist_id=state.therapist_id,
+            insurance=state.insurance.value if state.insurance else None,
+            sessions_completed=state.sessions_completed,
+            sessions_planned=state.plan.planned_sessions if state.plan else None,
+            gad7_baseline=state.gad7_baseline,
+            gad7_latest=state.gad7_latest,
+            on_hold=state.on_hold,
+            needs_clinical_review=state.review_required,
+            overdue=bool(state.overdue),
+            version=state.version,
+            opened_at=state.opened_at,
+        )
+
+
 class EventBatch(_Message):
     stream_id: str
     expected_version: int
     events: list[EventEnvelope]
+    # None only from a workflow built before summaries travelled with the batch: the store then
+    # folds the stream itself, and writes the events without a summary if it cannot.
+    summary: CourseSummary | None = None
 
 
 class AppendResult(_Message):
     version: int
     written: int
+    # The versions were already taken by the same decision (the same update id, timer key, the
+    # opening, the payer's answer) under other event ids, e.g. re-executed after a reset: the
+    # stored events stand and the workflow re-loads the stream instead of failing.
+    adopted: bool = False
+    summary_written: bool = True
 
 
 class EventStore(Protocol):
-    async def append(self, stream_id: str, expected_version: int, events: Sequence[EventEnvelope]) -> AppendResult: ...
+    async def append(
+        self,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[EventEnvelope],
+        summary: CourseSummary | None = None,
+    ) -> AppendResult: ...
 
     async def read(self, stream_id: str) -> list[EventEnvelope]: ...
+
+
+class LoadCourse(_Message):
+    stream_id: str
+    # How many of the most recent update ids to return (retries across runs are answered once).
+    updates_kept: int = 500
+
+
+class LoadedCourse(_Message):
+    """A stream's head as the store holds it: the fold of every stored event, by today's `evolve`."""
+
+    version: int
+    state: CourseState | None
+    applied_updates: list[str] = []
+
+
+def decision_identity(envelope: EventEnvelope) -> tuple[str, str | None, str | None]:
+    """What makes two events the same decision though their ids and times differ: the event type,
+    the clinician's update id, and a timer fact's key. CourseOpened and EligibilityChecked have
+    neither: at their version in their stream there is only ever one opening and one answer."""
+    key = getattr(envelope.event, "key", None)
+    return envelope.type, envelope.metadata.update_id, key if isinstance(key, str) else None
+
+
+Identity = tuple[str, str | None, str | None]
+_ONCE_PER_STREAM = ("CourseOpened", "EligibilityChecked")
+
+
+def same_decision(stored: Sequence[Identity], batch: Sequence[Identity]) -> bool:
+    """Whether the events already at a batch's versions record the batch's decision. A batch
+    with nothing to tell it apart (no update id, no key, not the opening or the payer's answer)
+    is never assumed to be the same as what is stored."""
+    anchored = any(update or key or kind in _ONCE_PER_STREAM for kind, update, key in batch)
+    return anchored and list(stored) == list(batch)
 
 
 class EligibilityRequest(_Message):
@@ -79,6 +173,8 @@ class ReminderFacts(_Message):
     # The time it is about: the session's start, the maintenance due date, or since when a
     # course has been waiting (clearance_pending).
     subject_at: AwareDatetime | None = None
+    # A staff message's reason code (`^[a-z0-9_]+$`): why a course needs attention.
+    reason: str | None = None
 
 
 class Notification(_Message):
@@ -182,5 +278,6 @@ class Channel(Protocol):
 
 # Activity names: the workflow calls them by name so its sandbox never imports asyncpg.
 APPEND_EVENTS = "append_events"
+LOAD_COURSE = "load_course"
 CHECK_ELIGIBILITY = "check_eligibility"
 SEND_NOTIFICATION = "send_notification"

@@ -45,8 +45,10 @@ def activities_for(
     contacts: ContactDirectory | None = None,
     clinic: Clinic | None = None,
 ) -> Sequence[Any]:
+    events = EventStoreActivities(store)
     return [
-        EventStoreActivities(store).append_events,
+        events.append_events,
+        events.load_course,
         EligibilityActivities(provider).check_eligibility,
         NotificationActivities(outbox, channel, contacts, clinic).send_notification,
     ]

@@ -13,7 +13,7 @@ import pytest_asyncio
 from temporalio.exceptions import ApplicationError
 
 from activities.event_store import EventStoreActivities, InMemoryEventStore, PostgresEventStore
-from activities.ports import AppendResult, ConcurrencyError, EventBatch, EventStore
+from activities.ports import AppendResult, ConcurrencyError, CourseSummary, EventBatch, EventStore, LoadCourse
 from course.commands import InsuranceStatus
 from course.events import (
     CourseOpened,
@@ -73,11 +73,32 @@ async def test_a_retried_append_is_a_no_op(store: EventStore) -> None:
 async def test_a_different_event_at_an_existing_version_is_a_conflict(store: EventStore) -> None:
     stream = f"course-{uuid4()}"
     await store.append(stream, 0, _opening(stream))
+    opened_then_held = _stream(stream, [_opening(stream)[0].event, HoldPlaced(reason="x")])
     with pytest.raises(ConcurrencyError):
-        await store.append(stream, 0, _opening(stream))
+        await store.append(stream, 0, opened_then_held)
     with pytest.raises(ConcurrencyError):
         await store.append(stream, 5, _stream(stream, [HoldPlaced(reason="x")], start=6))
     assert len(await store.read(stream)) == 2
+
+
+def _by(update_id: str, stream: str, events: list[DomainEvent], start: int) -> list[EventEnvelope]:
+    metadata = EventMetadata(actor=story.OPERATIONS, update_id=update_id, workflow_id=stream, run_id="r2")
+    return [e.model_copy(update={"metadata": metadata}) for e in _stream(stream, events, start=start)]
+
+
+async def test_the_same_decision_under_other_event_ids_is_adopted_not_failed(store: EventStore) -> None:
+    """A reset re-executes decided steps with new event ids and times: the stored ones stand."""
+    stream = f"course-{uuid4()}"
+    await store.append(stream, 0, _opening(stream))
+    await store.append(stream, 2, _by("hold-1", stream, [HoldPlaced(reason="x")], start=3))
+    before = await store.read(stream)
+    again = await store.append(stream, 0, _opening(stream))  # the opening itself, re-decided
+    assert (again.adopted, again.written, again.version) == (True, 0, 3)
+    held = await store.append(stream, 2, _by("hold-1", stream, [HoldPlaced(reason="y")], start=3))
+    assert (held.adopted, held.written) == (True, 0)
+    with pytest.raises(ConcurrencyError):  # another clinician's step at the same version
+        await store.append(stream, 2, _by("hold-2", stream, [HoldPlaced(reason="x")], start=3))
+    assert await store.read(stream) == before
 
 
 async def test_a_batch_with_a_gap_is_refused(store: EventStore) -> None:
@@ -171,3 +192,44 @@ async def test_data_postgres_cannot_store_fails_the_append_at_once_without_echoi
     assert refused.value.non_retryable and refused.value.type == "UnstorableEvent"
     assert "Ada" not in str(refused.value)
     assert len(await PostgresEventStore(pg_pool).read(stream)) == 2
+
+
+async def test_events_are_stored_even_when_no_summary_can_be_computed(pg_pool: asyncpg.Pool) -> None:
+    """A batch from an older workflow carries no summary; if its stream does not fold here, the
+    events still go in (they are the record) and the store says the summary is behind."""
+    store = PostgresEventStore(pg_pool)
+    stream = f"course-{uuid4()}"
+    orphan = _stream(stream, [HoldPlaced(reason="x")])  # no CourseOpened first: does not fold
+    result = await store.append(stream, 0, orphan)
+    assert (result.written, result.summary_written) == (1, False)
+    assert await store.read(stream) == orphan
+    assert await pg_pool.fetchval("SELECT count(*) FROM course_summaries WHERE stream_id = $1", stream) == 0
+
+
+async def test_the_summary_sent_with_a_batch_is_the_one_written(pg_pool: asyncpg.Pool) -> None:
+    store = PostgresEventStore(pg_pool)
+    stream = f"course-{uuid4()}"
+    events = _opening(stream)
+    state = fold(None, events)
+    assert state is not None
+    summary = CourseSummary.of(state).model_copy(update={"gad7_latest": 7})  # only the batch knows it
+    await store.append(stream, 0, events, summary)
+    assert await pg_pool.fetchval("SELECT gad7_latest FROM course_summaries WHERE stream_id = $1", stream) == 7
+
+
+async def test_loading_a_course_folds_its_stream_and_lists_its_update_ids(pg_pool: asyncpg.Pool) -> None:
+    store = PostgresEventStore(pg_pool)
+    activities = EventStoreActivities(store)
+    stream = f"course-{uuid4()}"
+    assert (await activities.load_course(LoadCourse(stream_id=stream))).version == 0
+    await store.append(stream, 0, _opening(stream))
+    await store.append(stream, 2, _by("hold-1", stream, [HoldPlaced(reason="x")], start=3))
+    await store.append(stream, 3, _by("release-1", stream, [HoldReleased()], start=4))
+    loaded = await activities.load_course(LoadCourse(stream_id=stream))
+    assert loaded.state == fold(None, await store.read(stream))
+    assert (loaded.version, loaded.applied_updates) == (4, ["hold-1", "release-1"])
+    unreadable = f"course-{uuid4()}"
+    await store.append(unreadable, 0, _stream(unreadable, [HoldPlaced(reason="x")]))
+    with pytest.raises(ApplicationError) as refused:
+        await activities.load_course(LoadCourse(stream_id=unreadable))
+    assert refused.value.type == "UnreadableStream"
