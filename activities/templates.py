@@ -41,6 +41,7 @@ class Facts:
     session: str  # "session 3" or "session"
     when: str | None  # the time the reminder is about, in the recipient's zone
     due: str  # when the reminder fell due, in the recipient's zone
+    reason: str  # a staff message's reason code (course_needs_attention), else ""
 
 
 Template = Callable[[Facts], tuple[str, str]]
@@ -78,7 +79,7 @@ def _maintenance_overdue(f: Facts) -> tuple[str, str]:
 def _staff(subject: str, body: str) -> Template:
     def render(f: Facts) -> tuple[str, str]:
         since = f" (eligibility answered {f.when})" if f.when else ""
-        text = body.format(session=f.session, when=f.when or f.due, due=f.due, since=since)
+        text = body.format(session=f.session, when=f.when or f.due, due=f.due, since=since, reason=f.reason)
         return (
             f"Course {f.course_id}: {subject}",
             f"{text}\n\nCourse {f.course_id}. Details: `course status {f.course_id}`, or the Temporal UI "
@@ -112,6 +113,12 @@ TEMPLATES: dict[str, Template] = {
         "insurance verification waiting",
         "Manual insurance verification is still pending{since}. Record `financial-clearance` or "
         "`prior-authorization` once the payer has been reached.",
+    ),
+    "course_needs_attention": _staff(
+        "needs attention ({reason})",
+        "The course could not record a fact it decided on its own (reason: {reason}). It keeps its timers "
+        "and retries by itself with growing pauses; once the cause is fixed, `course retry` retries now. "
+        'See docs/runbook.md, "A course needs attention".',
     ),
 }
 
@@ -158,6 +165,7 @@ def render(notification: Notification, contact: Contact | None, clinic: Clinic) 
         session=f"session {number}" if number else "session",
         when=_format(facts.subject_at, zone) if facts and facts.subject_at else None,
         due=_format(notification.due_at, zone),
+        reason=facts.reason if facts and facts.reason else "",
     )
     template = TEMPLATES.get(notification.purpose)
     if template is None:

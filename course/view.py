@@ -66,6 +66,8 @@ class CourseView(_View):
     clinician_id: str
     therapist_id: str | None
     version: int
+    # Set by the workflow while it cannot record a fact it decided on its own (a reason code).
+    attention: str | None = None
 
 
 def awaiting(state: CourseState) -> list[str]:
@@ -195,6 +197,8 @@ def checklist(course: CourseView) -> str:
         lines.append(f"- waiting for: {', '.join(course.awaiting)}")
     if course.next_due:
         lines.append(f"- next: {course.next_due.what}, {course.next_due.at:%Y-%m-%d %H:%M} UTC")
+    if course.attention:
+        lines.append(f"- ⚠️ needs attention: {course.attention} (retrying; `course retry` to retry now)")
     flags = [name for name, on in course.flags.model_dump().items() if on]
     if flags:
         lines.append(f"- flags: {', '.join(flags)}")

@@ -18,6 +18,8 @@ ON_HOLD = SearchAttributeKey.for_bool("OnHold")
 NEEDS_CLINICAL_REVIEW = SearchAttributeKey.for_bool("NeedsClinicalReview")
 DOSING_SESSIONS_COMPLETED = SearchAttributeKey.for_int("DosingSessionsCompleted")
 INSURANCE_STATUS = SearchAttributeKey.for_keyword("InsuranceStatus")
+# Set while the course cannot record something it decided on its own: the reason code.
+NEEDS_ATTENTION = SearchAttributeKey.for_keyword("NeedsAttention")
 
 ALL: tuple[SearchAttributeKey[Any], ...] = (
     COURSE_PHASE,
@@ -30,6 +32,7 @@ ALL: tuple[SearchAttributeKey[Any], ...] = (
     NEEDS_CLINICAL_REVIEW,
     DOSING_SESSIONS_COMPLETED,
     INSURANCE_STATUS,
+    NEEDS_ATTENTION,
 )
 
 # Names the `temporal` CLI uses for each indexed value type.
@@ -64,6 +67,7 @@ def values_for(course: CourseView) -> IndexedValues:
         NEEDS_CLINICAL_REVIEW.name: course.flags.needs_clinical_review or course.flags.needs_review,
         DOSING_SESSIONS_COMPLETED.name: course.dosing_sessions.completed,
         INSURANCE_STATUS.name: course.insurance,
+        NEEDS_ATTENTION.name: course.attention,
     }
 
 

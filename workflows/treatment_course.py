@@ -4,11 +4,20 @@ Every clinician step is the `record` update. Its validator runs `decide`, so a c
 a rule is rejected before anything reaches history or PostgreSQL. The handler re-decides under a
 lock (handlers interleave while activities run), appends the events, and only then folds them
 into the state: the state is always what the event store holds.
+
+The stream is the record. Every run starts from the stream's head (a continue-as-new loads it and
+adopts the store's fold; a reset's re-executed opening settles against the stored one), an append
+that finds its versions taken by the same decision adopts the stored events, and one that finds a
+different writer re-loads and re-decides. Nothing the course does on its own (store the opening,
+the payer's answer, a timer's fact) can fail the workflow: it marks the course `NeedsAttention`,
+tells operations, and retries with growing pauses or at `course retry`. Reminders are delivered
+after their decision is stored, outside the lock, so a slow mail relay never holds a step.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -20,12 +29,16 @@ with workflow.unsafe.imports_passed_through():
     from activities.ports import (
         APPEND_EVENTS,
         CHECK_ELIGIBILITY,
+        LOAD_COURSE,
         SEND_NOTIFICATION,
         AppendResult,
+        CourseSummary,
         DeliveryResult,
         EligibilityRequest,
         EligibilityResult,
         EventBatch,
+        LoadCourse,
+        LoadedCourse,
         Notification,
         ReminderFacts,
     )
@@ -35,8 +48,10 @@ with workflow.unsafe.imports_passed_through():
         Command,
         InsuranceStatus,
         RecordEligibility,
+        Role,
         StepRequest,
         Tick,
+        Withdraw,
     )
     from course.decider import decide
     from course.errors import RuleViolation
@@ -51,25 +66,50 @@ with workflow.unsafe.imports_passed_through():
 APPEND_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     maximum_interval=timedelta(seconds=30),
-    non_retryable_error_types=["ConcurrencyError"],
+    non_retryable_error_types=["ConcurrencyError", "UnstorableEvent"],
 )
 # One append attempt: a single statement that takes milliseconds (bench/RESULTS.md). After a worker
 # dies mid-append the clinician waits this long for the retry, so it is short; a retry that meets
 # a slow first attempt still writing waits for it and settles by event ids.
 APPEND_ATTEMPT = timedelta(seconds=10)
+# Loading a stream is a read: a few attempts, then the course says it needs attention.
+LOAD_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10), maximum_attempts=5
+)
+LOAD_WITHIN = timedelta(minutes=2)
 NOTIFY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(seconds=30))
 # The reminder is recorded as sent (attempted) after this, delivered or not: the course moves on.
 NOTIFY_WITHIN = timedelta(minutes=5)
 ELIGIBILITY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=1))
+# A course that cannot record what it decided on its own tries again after these pauses (then
+# every hour), or at once on `course retry`.
+FIRST_PAUSE = timedelta(seconds=10)
+LONGEST_PAUSE = timedelta(hours=1)
 # Past this many history events a run hands over to a fresh one (continue-as-new).
 HISTORY_EVENTS_PER_RUN = 2000
 # Update ids remembered across continue-as-new: far more than a clinician's retries could span.
 APPLIED_UPDATES_KEPT = 500
+# Patch ids (workflow.patched): histories recorded before each change replay the old way.
+LOADS_AT_RUN_START = "load-stream-at-run-start"
+DELIVERS_AFTER_APPEND = "deliver-reminders-after-append"
+# Operations cancelled the workflow (the Temporal UI, `temporal workflow cancel`): a withdrawal.
+CANCEL_REASON = "cancelled_by_operations"
 
 
 def rejection(violation: RuleViolation) -> ApplicationError:
     """The rejected update a clinician sees: stable code in `type`'s details, plain message."""
     return ApplicationError(violation.message, violation.code, type="RuleViolation", non_retryable=True)
+
+
+def failure_code(error: ActivityError) -> str:
+    """A reason code for an activity that failed for good: the error type, never its message."""
+    cause = error.cause
+    kind = cause.type if isinstance(cause, ApplicationError) and cause.type else type(cause).__name__
+    return {
+        "ConcurrencyError": "stream_conflict",
+        "UnstorableEvent": "unstorable_event",
+        "UnreadableStream": "stream_unreadable",
+    }.get(kind or "", "activity_failed")
 
 
 @workflow.defn(name=WORKFLOW_TYPE)
@@ -80,9 +120,21 @@ class TreatmentCourseWorkflow:
         self._indexed: search_attributes.IndexedValues = {}
         self._unsaved: list[EventEnvelope] = []
         self._applied: list[str] = list(request.applied_updates)
+        self._attention: str | None = None
+        self._pauses = 0
+        self._retry_now = False
+        self._cancel_requested = False
+        self._resync_requested = False
+        self._deliveries: set[asyncio.Task[None]] = set()
+        self._deliver_after_append = False
+        self._loads = False
+        self._started = False
         if request.snapshot is not None:
             self._state = request.snapshot
-            self._ready = True
+            # Updates wait until the run has loaded the stream's head (see `_start`); a run
+            # recorded before that change took steps on its snapshot at once.
+            self._loads = workflow.patched(LOADS_AT_RUN_START)
+            self._ready = not self._loads
             return
         opened = CourseOpened(
             course_id=request.course_id,
@@ -103,25 +155,18 @@ class TreatmentCourseWorkflow:
 
     @workflow.run
     async def run(self, request: OpenCourse) -> CourseView:
-        if self._unsaved:
-            async with self._lock:
-                await self._store(self._unsaved, self._state.version - 1)
-                self._unsaved = []
-            self._ready = True
-            self._publish()
-            result = await self._check_eligibility(request)
-            async with self._lock:
-                answer = RecordEligibility(
-                    status=result.status,
-                    reason=result.reason,
-                    in_network=result.in_network,
-                    patient_share=result.patient_share,
-                )
-                await self._apply(answer, SYSTEM_ACTOR, None)
-        else:
-            self._publish()
-        await self._keep_time(request)
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        self._deliver_after_append = workflow.patched(DELIVERS_AFTER_APPEND)
+        while True:
+            try:
+                if not self._started:
+                    await self._start(request)
+                    self._started = True
+                await self._keep_time(request)
+                break
+            except asyncio.CancelledError:
+                # Raised into whatever the run awaited (a timer, the payer); appends are shielded.
+                self._cancel_requested = True
+        await workflow.wait_condition(lambda: workflow.all_handlers_finished() and not self._deliveries)
         return self._view()
 
     @workflow.update
@@ -135,22 +180,49 @@ class TreatmentCourseWorkflow:
                 await self._apply(request.command, request.actor, update)
             except RuleViolation as violation:
                 raise rejection(violation) from None
+            except ActivityError as error:
+                raise rejection(
+                    RuleViolation(
+                        "not_stored",
+                        f"This step could not be stored ({failure_code(error)}); nothing was recorded. "
+                        "Try again; if it is refused again, tell operations.",
+                    )
+                ) from None
             if update is not None:
-                self._applied = [*self._applied, update.id][-APPLIED_UPDATES_KEPT:]
+                self._remember_update(update.id)
         return self._view()
 
     @record.validator
     def _validate_record(self, request: StepRequest) -> None:
         if self._already_applied(workflow.current_update_info()):
             return  # a retry of a step applied in an earlier run: answered with the current view
+        if not self._ready:
+            # The run has not loaded the stream's head yet (its first moments, or after a reset):
+            # this state may be behind, so the handler decides once it is loaded.
+            return
         try:
             decide(self._state, request.command, request.actor, workflow.now())
         except RuleViolation as violation:
             raise rejection(violation) from None
 
+    @workflow.signal
+    def retry(self) -> None:
+        """`course retry`: try what the course could not record now, not after its pause."""
+        self._retry_now = True
+
+    @workflow.signal
+    def resync(self) -> None:
+        """`course resync`: load the stream's head now and adopt it (after a repair in the store,
+        or a fix to `evolve` that running courses should fold by)."""
+        self._resync_requested = True
+
     def _already_applied(self, update: workflow.UpdateInfo | None) -> bool:
         # Temporal deduplicates update ids within a run only; these ids cross continue-as-new.
         return update is not None and update.id in self._applied
+
+    def _remember_update(self, update_id: str) -> None:
+        if update_id not in self._applied:
+            self._applied = [*self._applied, update_id][-APPLIED_UPDATES_KEPT:]
 
     @workflow.query
     def status(self) -> CourseView:
@@ -163,7 +235,8 @@ class TreatmentCourseWorkflow:
     # --- the shell ----------------------------------------------------------------------------
 
     def _view(self) -> CourseView:
-        return view(self._state, workflow.now())
+        course = view(self._state, workflow.now())
+        return course.model_copy(update={"attention": self._attention}) if self._attention else course
 
     def _envelopes(
         self,
@@ -190,36 +263,139 @@ class TreatmentCourseWorkflow:
             for offset, event in enumerate(events, start=1)
         ]
 
-    async def _apply(self, command: Command, actor: Actor, update: workflow.UpdateInfo | None) -> None:
-        """Decide, notify, append, fold. The caller holds the lock."""
+    async def _start(self, request: OpenCourse) -> None:
+        """Reach the stream's head: store the opening (first run) or load and adopt (later runs),
+        then ask the payer once if the stream holds no answer yet."""
+        while not self._ready:
+            try:
+                async with self._lock:
+                    if self._unsaved:
+                        stored = await self._store(self._unsaved, 0, self._state)
+                        if stored.adopted:  # a reset re-executed the opening: the stream stands
+                            await self._reload()
+                    elif self._loads:
+                        await self._reload()
+                self._unsaved = []
+                self._ready = True
+                self._settled()
+            except ActivityError as error:
+                await self._pause(failure_code(error))
+        self._publish()
+        if self._state.insurance is None and not self._state.terminal:
+            result = await self._check_eligibility(request)
+            answer = RecordEligibility(
+                status=result.status,
+                reason=result.reason,
+                in_network=result.in_network,
+                patient_share=result.patient_share,
+            )
+            while not await self._system(answer):
+                await self._pause(self._attention or "activity_failed")
+
+    async def _system(self, command: Command) -> bool:
+        """Apply what the course decided on its own. False (and NeedsAttention) if it could not be
+        stored; the caller pauses and tries again."""
+        async with self._lock:
+            try:
+                await self._apply(command, SYSTEM_ACTOR, None)
+            except ActivityError as error:
+                self._needs_attention(failure_code(error))
+                return False
+            except RuleViolation as violation:  # pragma: no cover - system commands are never refused
+                self._needs_attention(violation.code)
+                return False
+        self._settled()
+        return True
+
+    async def _apply(
+        self, command: Command, actor: Actor, update: workflow.UpdateInfo | None, *, again: bool = True
+    ) -> None:
+        """Decide, append, fold, then deliver reminders. The caller holds the lock."""
         events = decide(self._state, command, actor, workflow.now())
         if not events:
             return
         envelopes = self._envelopes(self._state, events, actor, update)
-        for envelope in envelopes:
-            if isinstance(envelope.event, ReminderSent):
-                await self._notify(envelope.event)
-        await self._store(envelopes, self._state.version)
-        self._state = fold(self._state, envelopes) or self._state
+        reminders = [e.event for e in envelopes if isinstance(e.event, ReminderSent)]
+        if not self._deliver_after_append:
+            for reminder in reminders:  # the order of histories recorded before the patch
+                await self._notify(reminder)
+        after = fold(self._state, envelopes)
+        assert after is not None  # folding onto a state never yields None
+        try:
+            result = await self._store(envelopes, self._state.version, after)
+        except ActivityError as error:
+            if failure_code(error) != "stream_conflict":
+                raise
+            # Another writer holds these versions: load what the store holds and decide again.
+            await self._reload()
+            if update is not None and update.id in self._applied:
+                return  # that writer was this very step (an earlier run's attempt)
+            if not again:
+                raise RuleViolation(
+                    "course_changed",
+                    "The course changed while this step was being recorded. Look at the course again "
+                    "and repeat the step if it is still needed.",
+                ) from None
+            await self._apply(command, actor, update, again=False)
+            return
+        if result.adopted:
+            await self._reload()  # the same decision is stored under other ids: adopt the store's
+        else:
+            self._state = after
         self._publish()
+        if self._deliver_after_append:
+            for reminder in reminders:
+                self._deliver(self._reminder_notification(reminder))
 
-    async def _store(self, envelopes: list[EventEnvelope], expected_version: int) -> None:
+    async def _store(self, envelopes: list[EventEnvelope], expected_version: int, after: CourseState) -> AppendResult:
         # A remote activity on purpose, though a local one would halve a step's history and
         # latency: a local activity writes before the workflow task that decided the events is
         # durable, so a task that then fails (a worker crash, an aborted update) is re-decided
         # with other event ids or times than the ones already in PostgreSQL. The fault suite
         # caught exactly that (tests/faults/test_concurrency.py); see bench/RESULTS.md.
         first, last = envelopes[0], envelopes[-1]
-        await workflow.execute_activity(
+        append = workflow.start_activity(
             APPEND_EVENTS,
-            EventBatch(stream_id=first.stream_id, expected_version=expected_version, events=envelopes),
+            EventBatch(
+                stream_id=first.stream_id,
+                expected_version=expected_version,
+                events=envelopes,
+                summary=CourseSummary.of(after),
+            ),
             result_type=AppendResult,
             start_to_close_timeout=APPEND_ATTEMPT,
             retry_policy=APPEND_RETRY,
             summary=for_operations(f"store {', '.join(e.type for e in envelopes)} (v{first.version}-{last.version})"),
         )
+        try:
+            return await asyncio.shield(append)
+        except asyncio.CancelledError:
+            # The workflow was cancelled while the append ran: it may commit, so it is finished
+            # and folded like any other; the cancel is honoured afterwards (`_honour_cancel`).
+            self._cancel_requested = True
+            result: AppendResult = await append
+            return result
 
-    async def _notify(self, reminder: ReminderSent) -> None:
+    async def _reload(self) -> None:
+        """Adopt the stream's head as the store holds it (folded by this worker's `evolve`)."""
+        loaded = await workflow.execute_activity(
+            LOAD_COURSE,
+            LoadCourse(stream_id=self._state.stream_id, updates_kept=APPLIED_UPDATES_KEPT),
+            result_type=LoadedCourse,
+            start_to_close_timeout=timedelta(seconds=30),
+            schedule_to_close_timeout=LOAD_WITHIN,
+            retry_policy=LOAD_RETRY,
+            summary=for_operations("load the course's stream"),
+        )
+        if loaded.state is None:
+            # A snapshot whose stream is gone (a restored database?): keep it, tell operations.
+            self._needs_attention("stream_missing")
+            return
+        self._state = loaded.state
+        for update_id in loaded.applied_updates:
+            self._remember_update(update_id)
+
+    def _reminder_notification(self, reminder: ReminderSent) -> Notification:
         state = self._state
         recipient_id = {
             "patient": state.patient_id,
@@ -227,28 +403,105 @@ class TreatmentCourseWorkflow:
             "therapist": state.therapist_id,
             "operations": None,
         }[reminder.recipient]
+        return Notification(
+            idempotency_key=f"{workflow.info().workflow_id}:{reminder.key}",
+            stream_id=state.stream_id,
+            purpose=reminder.purpose,
+            recipient=reminder.recipient,
+            recipient_id=recipient_id,
+            due_at=reminder.due_at,
+            facts=ReminderFacts(session_number=reminder.session_number, subject_at=reminder.subject_at),
+        )
+
+    async def _notify(self, reminder: ReminderSent) -> None:
+        await self._send(self._reminder_notification(reminder))
+
+    def _deliver(self, notification: Notification) -> None:
+        """Deliver outside the lock: steps go on while a mail relay is slow. The outbox keys each
+        notification, so a delivery re-run after a crash or a reset is sent once."""
+        task = asyncio.create_task(self._send(notification))
+        self._deliveries.add(task)
+        task.add_done_callback(self._deliveries.discard)
+
+    async def _send(self, notification: Notification) -> None:
         try:
             await workflow.execute_activity(
                 SEND_NOTIFICATION,
-                Notification(
-                    idempotency_key=f"{workflow.info().workflow_id}:{reminder.key}",
-                    stream_id=state.stream_id,
-                    purpose=reminder.purpose,
-                    recipient=reminder.recipient,
-                    recipient_id=recipient_id,
-                    due_at=reminder.due_at,
-                    facts=ReminderFacts(session_number=reminder.session_number, subject_at=reminder.subject_at),
-                ),
+                notification,
                 result_type=DeliveryResult,
                 start_to_close_timeout=timedelta(seconds=30),
                 schedule_to_close_timeout=NOTIFY_WITHIN,
                 retry_policy=NOTIFY_RETRY,
-                summary=for_operations(f"notify {reminder.recipient}: {reminder.purpose}"),
+                summary=for_operations(f"notify {notification.recipient}: {notification.purpose}"),
             )
         except ActivityError:
             # The outbox row stays failed and shows in `course notifications --attention`; a mail
             # relay outage must not hold the course (and the clinicians' steps) hostage.
-            workflow.logger.warning("notification not delivered", extra={"purpose": reminder.purpose})
+            workflow.logger.warning("notification not delivered", extra={"purpose": notification.purpose})
+
+    def _needs_attention(self, code: str) -> None:
+        """Mark the course for operations (search attribute, checklist) and tell them, once per
+        episode. Codes only: the reason never carries patient data."""
+        first = self._attention is None
+        self._attention = code
+        self._publish()
+        if first:
+            workflow.logger.warning("course needs attention", extra={"reason": code})
+            self._deliver(
+                Notification(
+                    idempotency_key=f"{workflow.info().workflow_id}:attention-{code}-v{self._state.version}",
+                    stream_id=self._state.stream_id,
+                    purpose="course_needs_attention",
+                    recipient="operations",
+                    recipient_id=None,
+                    due_at=workflow.now(),
+                    facts=ReminderFacts(reason=code),
+                )
+            )
+
+    def _settled(self) -> None:
+        self._pauses = 0
+        if self._attention is not None:
+            self._attention = None
+            self._publish()
+
+    async def _pause(self, code: str) -> None:
+        """Wait before trying again: growing pauses, or until `course retry` or a step moves it."""
+        self._needs_attention(code)
+        pause = min(FIRST_PAUSE * (2**self._pauses), LONGEST_PAUSE)
+        self._pauses += 1
+        self._retry_now = False
+        version = self._state.version
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(
+                lambda: self._retry_now or self._state.version != version,
+                timeout=pause,
+                timeout_summary=for_operations(f"retry in {pause}"),
+            )
+
+    async def _honour_cancel(self) -> None:
+        """A cancel from operations withdraws the course; a closed course keeps its outcome."""
+        self._cancel_requested = False
+        withdraw = Withdraw(reason=CANCEL_REASON)
+        async with self._lock:
+            try:
+                await self._apply(withdraw, Actor(id=SYSTEM_ACTOR.id, role=Role.OPERATIONS), None)
+            except RuleViolation as violation:
+                workflow.logger.warning("cancel refused", extra={"code": violation.code})
+            except ActivityError as error:
+                self._needs_attention(failure_code(error))
+                self._cancel_requested = True  # withdrawn at the next pass once it can be stored
+
+    async def _resync(self) -> None:
+        self._resync_requested = False
+        async with self._lock:
+            try:
+                await self._reload()
+            except ActivityError as error:
+                self._needs_attention(failure_code(error))
+                return
+        self._settled()
+        self._publish()
 
     async def _check_eligibility(self, request: OpenCourse) -> EligibilityResult:
         try:
@@ -276,16 +529,25 @@ class TreatmentCourseWorkflow:
         timer: asyncio.Task[None] | None = None
         planned: DueItem | None = None
         while not self._state.terminal:
+            if self._cancel_requested:
+                await self._honour_cancel()
+                continue
+            if self._resync_requested:
+                await self._resync()
+                continue
             now = workflow.now()
             due = next_due(self._state, now)
             if due is not None and due.at <= now:
-                async with self._lock:
-                    await self._apply(Tick(), SYSTEM_ACTOR, None)
+                if not await self._system(Tick()):
+                    await self._pause(self._attention or "activity_failed")
                 continue
+            if self._pauses and (due is None or due.at > now):
+                self._settled()  # what could not be stored is no longer due (a step moved the course)
             if self._should_continue_as_new():
                 if timer is not None:
                     timer.cancel()
-                await workflow.wait_condition(workflow.all_handlers_finished)
+                # Deliveries in flight finish first: the outbox would not resend them otherwise.
+                await workflow.wait_condition(lambda: workflow.all_handlers_finished() and not self._deliveries)
                 workflow.continue_as_new(
                     request.model_copy(update={"snapshot": self._state, "applied_updates": self._applied})
                 )
@@ -303,7 +565,7 @@ class TreatmentCourseWorkflow:
             timer.cancel()
 
     def _moved_or_rang(self, version: int, timer: asyncio.Task[None] | None) -> Callable[[], bool]:
-        return lambda: self._state.version != version or (timer is not None and timer.done())
+        return lambda: self._state.version != version or (timer is not None and timer.done()) or self._cancel_requested
 
     def _should_continue_as_new(self) -> bool:
         info = workflow.info()

@@ -57,9 +57,9 @@ class CarelessChange(TreatmentCourseWorkflow):
     async def run(self, request: OpenCourse) -> object:
         return await super().run(request)
 
-    async def _store(self, envelopes: list, expected_version: int) -> None:  # type: ignore[type-arg]
+    async def _store(self, envelopes: list, expected_version: int, after: object) -> object:  # type: ignore[type-arg]
         await workflow.sleep(timedelta(milliseconds=1))
-        await super()._store(envelopes, expected_version)
+        return await super()._store(envelopes, expected_version, after)  # type: ignore[arg-type]
 
 
 async def test_an_unversioned_change_to_the_workflow_is_caught() -> None:
