@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from typing import Any
 from uuid import UUID
 
 from temporalio.client import (
@@ -108,6 +109,24 @@ class CourseClient:
             raise
         except RPCError as error:
             await self._explain(course, error)
+            raise
+
+    async def retry(self, course_id: str | UUID) -> None:
+        """Ask a course that needs attention to try again now (the `retry` signal)."""
+        await self._signal(course_id, TreatmentCourseWorkflow.retry)
+
+    async def resync(self, course_id: str | UUID) -> None:
+        """Ask a course to load its stream's head from the event store and adopt it."""
+        await self._signal(course_id, TreatmentCourseWorkflow.resync)
+
+    async def _signal(self, course_id: str | UUID, signal: Any) -> None:
+        course = parse_course_id(str(course_id))
+        try:
+            await self._handle(course).signal(signal)
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                await self.status(course)  # CourseNotFound, or a closed course's view
+                raise StepRejected("course_closed", "This course is closed; there is nothing to retry.") from None
             raise
 
     async def _explain(self, course: UUID, error: RPCError) -> None:

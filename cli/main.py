@@ -167,6 +167,18 @@ async def cmd_lifecycle(args: argparse.Namespace, settings: Settings) -> int:
     return await _record(args, settings, command)
 
 
+async def cmd_signal(args: argparse.Namespace, settings: Settings) -> int:
+    client = await _client(settings)
+    if args.command == "retry":
+        await client.retry(args.course_id)
+        text = "asked the course to retry what it could not record; `course status` shows when it has"
+    else:
+        await client.resync(args.course_id)
+        text = "asked the course to load its stream from the event store and adopt it"
+    _print(args, {"course_id": args.course_id, "sent": args.command}, text)
+    return OK
+
+
 async def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     client = await _client(settings)
     course = await client.status(args.course_id)
@@ -329,6 +341,14 @@ def build_parser() -> argparse.ArgumentParser:
     staff_cmd.add_parser(sub)
     _common(sub.add_parser("dashboard", help="counts per phase, overdue items, courses needing review"))
 
+    for name, text in (
+        ("retry", "a course that needs attention tries again now instead of after its pause"),
+        ("resync", "a course loads its stream's head from the event store and adopts it"),
+    ):
+        signal = sub.add_parser(name, help=text)
+        _common(signal)
+        signal.add_argument("course_id")
+
     for name in ("hold", "release", "withdraw", "reassign"):
         step = sub.add_parser(name, help=f"{name} a course")
         _common(step, acts=True)
@@ -351,6 +371,8 @@ _ASYNC: dict[str, Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, i
     "release": cmd_lifecycle,
     "withdraw": cmd_lifecycle,
     "reassign": cmd_lifecycle,
+    "retry": cmd_signal,
+    "resync": cmd_signal,
     "setup-cluster": cmd_setup_cluster,
     "dashboard": cmd_dashboard,
     "notifications": notifications_cmd.run,
