@@ -65,6 +65,8 @@ class DevStackLock:
 def acquire(data_dir: Path) -> DevStackLock:
     """Lock the data folder for this `course dev`, or raise DataFolderInUse naming the holder."""
     # "a+" creates without truncating: the holder's record must stay readable to the one refused.
+    # Python does not let children inherit the descriptor, so a child that outlives us never holds
+    # the lock: only the record names it, and the next run stops it.
     file = (data_dir / LOCK_FILE).open("a+", encoding="utf-8")
     try:
         fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
