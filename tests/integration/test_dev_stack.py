@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -10,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -25,6 +26,36 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _processes_of(data_dir: Path) -> list[int]:
+    """Live processes working in the data folder: named in their command line or running inside it.
+
+    PostgreSQL's backends name neither, but every one of them runs with the data folder as its cwd.
+    """
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes()
+            cwd = os.readlink(entry / "cwd")
+        except OSError:
+            continue  # gone meanwhile, or a zombie
+        if argv and (str(data_dir).encode() in argv or cwd.startswith(str(data_dir))):
+            found.append(int(entry.name))
+    return found
+
+
+def _until(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"after {timeout:.0f}s: {what}"
+        time.sleep(0.2)
+
+
+def _postmaster(data_dir: Path) -> int:
+    return int((data_dir / "postgres" / "postmaster.pid").read_text().splitlines()[0])
 
 
 def _listening(port: int) -> bool:
@@ -78,8 +109,9 @@ class DevStack:
         self.output.append(out)
         return self.process.returncode
 
-    def course(self, *args: str) -> subprocess.CompletedProcess[str]:
-        env = {**self.env, "DATABASE_URL": self.database_url}
+    def course(self, *args: str, attach: bool = False) -> subprocess.CompletedProcess[str]:
+        """Run the CLI as a second shell would; `attach`: without DATABASE_URL, finding the data folder's server."""
+        env = {**self.env, "DATABASE_URL": "" if attach else self.database_url}
         return subprocess.run([*COURSE, *args], env=env, capture_output=True, text=True, timeout=60, check=False)
 
 
@@ -89,6 +121,10 @@ def stack(tmp_path: Path) -> Iterator[DevStack]:
     yield stack
     if stack.process is not None and stack.process.poll() is None:
         stack.process.kill()
+    # Whatever a test left (it failed, or it stopped a child on purpose) must not outlive it.
+    for pid in _processes_of(tmp_path / "course-data"):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def test_course_dev_runs_everything_and_keeps_courses_across_a_restart(stack: DevStack, tmp_path: Path) -> None:
@@ -99,6 +135,9 @@ def test_course_dev_runs_everything_and_keeps_courses_across_a_restart(stack: De
     assert opened.returncode == 0, opened.stderr
     course = json.loads(opened.stdout)["course_id"]
     assert stack.course("status", course).returncode == 0
+    # A second shell without DATABASE_URL attaches to the embedded PostgreSQL; Ctrl-C still stops it.
+    attached = stack.course("events", course, attach=True)
+    assert attached.returncode == 0, attached.stderr
 
     # The API and console come up with it; a token from `course staff add` reads the course.
     assert f"http://localhost:{stack.api}/console" in "".join(stack.output)
@@ -112,6 +151,7 @@ def test_course_dev_runs_everything_and_keeps_courses_across_a_restart(stack: De
     assert not _listening(stack.grpc), "the Temporal dev server outlived Ctrl-C"
     assert not _listening(stack.api), "the API outlived Ctrl-C"
     assert not (tmp_path / "course-data" / "postgres" / "postmaster.pid").exists(), "PostgreSQL still running"
+    assert _processes_of(tmp_path / "course-data") == [], "a process of the data folder outlived Ctrl-C"
 
     stack.start()
     status = stack.course("status", course, "--json")
@@ -120,4 +160,58 @@ def test_course_dev_runs_everything_and_keeps_courses_across_a_restart(stack: De
     events = stack.course("events", course, "--json")
     assert events.returncode == 0, events.stderr
     assert [e["type"] for e in json.loads(events.stdout)][:2] == ["CourseOpened", "EligibilityChecked"]
+    assert stack.stop() == 0
+
+
+def test_a_hard_killed_course_dev_takes_its_children_with_it(stack: DevStack, tmp_path: Path) -> None:
+    data_dir = tmp_path / "course-data"
+    stack.start()
+    assert stack.process is not None
+    assert len(_processes_of(data_dir)) >= 2, "expected the Temporal dev server and PostgreSQL"
+
+    stack.process.kill()  # SIGKILL, as a closed terminal or the OOM killer would: no cleanup runs
+    stack.process.wait()
+
+    _until(lambda: _processes_of(data_dir) == [], "a process of the data folder outlived a SIGKILLed course dev")
+    assert not _listening(stack.grpc), "the Temporal dev server outlived course dev"
+    stack.start()  # the same folder starts again, with the courses it had
+    assert stack.stop() == 0
+
+
+def test_a_new_course_dev_stops_what_a_killed_one_left_running(stack: DevStack, tmp_path: Path) -> None:
+    data_dir = tmp_path / "course-data"
+    stack.start()
+    assert stack.process is not None
+    record = json.loads((data_dir / "dev.lock").read_text())
+    assert record["pid"] == stack.process.pid
+    temporal, postgres = record["children"]["temporal"], record["children"]["postgres"]
+    assert _postmaster(data_dir) == postgres
+    # Stopped children cannot act on the signal their parent's death sends them: they stay behind,
+    # as they would where that signal does not exist.
+    for pid in (temporal, postgres):
+        os.kill(pid, signal.SIGSTOP)
+    stack.process.kill()
+    stack.process.wait()
+    assert temporal in _processes_of(data_dir) and postgres in _processes_of(data_dir)
+
+    stack.start()
+    said = "".join(stack.output)
+    assert f"Stopping the Temporal dev server (pid {temporal})" in said
+    assert f"Stopping PostgreSQL (pid {postgres})" in said
+    assert temporal not in _processes_of(data_dir) and postgres not in _processes_of(data_dir)
+    assert stack.stop() == 0
+    _until(lambda: _processes_of(data_dir) == [], "a process of the data folder outlived Ctrl-C")
+
+
+def test_a_second_course_dev_on_the_same_folder_refuses_and_says_what_to_do(stack: DevStack, tmp_path: Path) -> None:
+    stack.start()
+    assert stack.process is not None
+    second = DevStack(tmp_path / "course-data")  # its own ports: only the folder is shared
+    refused = subprocess.run([*COURSE, "dev"], env=second.env, capture_output=True, text=True, timeout=60, check=False)
+
+    assert refused.returncode != 0
+    assert f"course dev is already running on {tmp_path / 'course-data'} (pid {stack.process.pid})" in refused.stderr
+    assert "Ctrl-C" in refused.stderr and "COURSE_DATA_DIR=" in refused.stderr
+    assert not _listening(second.grpc), "the refused course dev started a Temporal server"
+    assert _listening(stack.grpc) and stack.course("list").returncode == 0, "the running one was disturbed"
     assert stack.stop() == 0
