@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, model_validator
@@ -32,6 +33,8 @@ def parse_duration(value: Any) -> timedelta:
 
 def _parse_duration(value: Any) -> timedelta:
     if isinstance(value, timedelta):
+        if value < timedelta(0):
+            raise ValueError("a duration cannot be negative")
         return value
     if isinstance(value, bool):
         raise ValueError("a duration must be ISO-8601 (e.g. P7D) or a number of seconds")
@@ -42,8 +45,7 @@ def _parse_duration(value: Any) -> timedelta:
     if isinstance(value, str):
         match = _ISO_DURATION.match(value.strip().upper())
         if match and value.strip().upper() not in ("P", "PT"):
-            parts = {k: float(v) for k, v in match.groupdict().items() if v is not None}
-            return timedelta(**parts)
+            return _from_parts(match.groupdict())
         try:
             return _parse_duration(float(value))
         except ValueError:
@@ -51,11 +53,37 @@ def _parse_duration(value: Any) -> timedelta:
     raise ValueError(f"{value!r} is not a duration: use ISO-8601 (e.g. P7D, PT24H) or seconds")
 
 
+def _from_parts(parts: dict[str, str | None]) -> timedelta:
+    # Seconds as a Decimal, not a float: "PT0.000001S" must read back as exactly one microsecond,
+    # and a float of a large second count (PT1234567.000001S) cannot hold every microsecond.
+    seconds = Decimal(parts["seconds"] or 0)
+    whole = int(seconds)
+    micro = int(((seconds - whole) * 1_000_000).to_integral_value())
+    return timedelta(
+        weeks=int(parts["weeks"] or 0),
+        days=int(parts["days"] or 0),
+        hours=int(parts["hours"] or 0),
+        minutes=int(parts["minutes"] or 0),
+        seconds=whole,
+        microseconds=micro,
+    )
+
+
 def format_duration(value: timedelta) -> str:
-    seconds = value.total_seconds()
-    if seconds % 86400 == 0:
-        return f"P{int(seconds // 86400)}D"
-    return f"PT{seconds:g}S"
+    """Exact ISO-8601 (`P14DT12H`, `PT0.000001S`) that `parse_duration` reads back unchanged.
+
+    Whole days stay `P7D`, as policies stored in events and snapshots have always had them.
+    """
+    if value < timedelta(0):
+        raise ValueError("a duration cannot be negative")
+    hours, rest = divmod(value.seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    text = f"P{value.days}D" if value.days or not (hours or minutes or seconds or value.microseconds) else "P"
+    time = (f"{hours}H" if hours else "") + (f"{minutes}M" if minutes else "")
+    if seconds or value.microseconds:
+        fraction = f".{value.microseconds:06d}".rstrip("0") if value.microseconds else ""
+        time += f"{seconds}{fraction}S"
+    return f"{text}T{time}" if time else text
 
 
 Duration = Annotated[
