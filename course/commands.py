@@ -8,11 +8,12 @@ can send the bare payload; it is the discriminator when commands travel inside a
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class Role(StrEnum):
@@ -134,6 +135,14 @@ class ReviewDecision(StrEnum):
     CLOSE_COURSE = "close_course"
 
 
+def _in_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+# Times are stored in UTC whatever offset the caller's clock used: the same appointment sent as
+# +01:00 and as Z is one fact with one reminder key (course/timing.py), and pydantic's JSON keeps
+# an offset only to the minute, so a historical offset with seconds would not read back equal.
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 Gad7 = Annotated[int, Field(ge=0, le=21)]
 DoseMgPerKg = Annotated[float, Field(gt=0, le=5)]
 ReasonCode = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$")]
@@ -171,7 +180,7 @@ class RecordIntentions(_Payload):
 class RecordConsent(_Payload):
     step: Literal["consent"] = "consent"
     form_version: str = Field(min_length=1, max_length=32)
-    signed_at: AwareDatetime
+    signed_at: UtcDatetime
 
 
 class RecordSupportPerson(_Payload):
@@ -203,7 +212,7 @@ class RecordOrientation(_Payload):
 class ScheduleSession(_Payload):
     step: Literal["schedule-session"] = "schedule-session"
     session_number: SessionNumber
-    scheduled_at: AwareDatetime
+    scheduled_at: UtcDatetime
 
 
 class CheckIn(_Payload):
@@ -248,7 +257,7 @@ class RecordClinicalReview(_Payload):
 class RecordIntegrationSession(_Payload):
     step: Literal["integration-session"] = "integration-session"
     modality: Modality
-    held_at: AwareDatetime
+    held_at: UtcDatetime
     gad7: Gad7 | None = None
 
 
@@ -267,7 +276,7 @@ class RecordMaintenancePlan(_Payload):
 class RecordMaintenanceSession(_Payload):
     step: Literal["maintenance-session"] = "maintenance-session"
     kind: Literal[MaintenanceKind.KETAMINE, MaintenanceKind.THERAPY_ONLY]
-    held_at: AwareDatetime
+    held_at: UtcDatetime
     gad7: Gad7 | None = None
 
 
