@@ -13,7 +13,9 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, field_validator, model_validator
+
+from course.messages import AS_PEOPLE_SEND_IT, BETWEEN_VERSIONS
 
 
 class Role(StrEnum):
@@ -26,7 +28,7 @@ class Role(StrEnum):
 class Actor(BaseModel):
     """The authenticated staff member; travels beside the payload, never inside it."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = BETWEEN_VERSIONS
 
     id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:@-]+$")
     role: Role
@@ -41,7 +43,7 @@ _UNPRINTABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
 class _Payload(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = AS_PEOPLE_SEND_IT
 
     @field_validator("*", mode="after")
     @classmethod
@@ -397,7 +399,7 @@ Command = ClinicianCommand | RecordEligibility | Tick
 class StepRequest(BaseModel):
     """One clinician step as the workflow update receives it."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = BETWEEN_VERSIONS
 
     command: ClinicianCommand
     actor: Actor

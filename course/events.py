@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, Field, TypeAdapter
 
 from course.commands import (
     Actor,
@@ -24,6 +24,7 @@ from course.commands import (
     UtcDatetime,
     Vitals,
 )
+from course.messages import BETWEEN_VERSIONS
 from course.policy import CoursePolicy
 from course.upcasting import upcast
 
@@ -33,7 +34,8 @@ SCHEMA_VERSION = 2
 
 
 class _Event(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # A newer worker may store an event with a new optional field: an older one reads past it.
+    model_config = BETWEEN_VERSIONS
 
 
 class CourseOpened(_Event):
@@ -272,7 +274,7 @@ _DOMAIN_EVENT: TypeAdapter[DomainEvent] = TypeAdapter(DomainEvent)
 
 
 class EventMetadata(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = BETWEEN_VERSIONS
 
     actor: Actor
     update_id: str | None = None
@@ -284,7 +286,7 @@ class EventMetadata(BaseModel):
 class EventEnvelope(BaseModel):
     """A domain event as stored: the unit the event store appends exactly once."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = BETWEEN_VERSIONS
 
     event_id: UUID
     stream_id: str

@@ -7,7 +7,9 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, model_validator
+from pydantic import BaseModel, BeforeValidator, Field, PlainSerializer, model_validator
+
+from course.messages import AS_PEOPLE_SEND_IT
 
 _ISO_DURATION = re.compile(
     r"^P(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
@@ -94,14 +96,14 @@ Duration = Annotated[
 
 
 class BloodPressureThreshold(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = AS_PEOPLE_SEND_IT
 
     systolic: int = Field(160, ge=60, le=300)
     diastolic: int = Field(100, ge=30, le=200)
 
 
 class IntervalBounds(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = AS_PEOPLE_SEND_IT
 
     min: int = Field(30, ge=1)
     max: int = Field(365, ge=1)
@@ -116,7 +118,8 @@ class IntervalBounds(BaseModel):
 class CoursePolicy(BaseModel):
     """Defaults are the clinic's; tests and benchmarks shrink the durations."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Written by people (`course open --policy`), then carried in CourseOpened and every snapshot.
+    model_config = AS_PEOPLE_SEND_IT
 
     consent_form_version: str = "2026-01"
     bp_threshold: BloodPressureThreshold = BloodPressureThreshold()

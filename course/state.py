@@ -67,7 +67,7 @@ class DosingPlan(BaseModel):
 class CourseState(BaseModel):
     """Everything the rules need, and nothing that cannot be rebuilt from the events."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")  # a snapshot from a newer worker: rolling deploys
 
     course_id: UUID
     stream_id: str
