@@ -138,7 +138,11 @@ class ReviewDecision(StrEnum):
 
 
 def _in_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        # 0001-01-01T00:00+05:00 is before the first instant a datetime holds: a 422, not a 500.
+        raise ValueError("must fall between the years 1 and 9999 in UTC") from None
 
 
 # Times are stored in UTC whatever offset the caller's clock used: the same appointment sent as

@@ -13,5 +13,9 @@ from __future__ import annotations
 
 from pydantic import ConfigDict
 
-BETWEEN_VERSIONS = ConfigDict(frozen=True, extra="ignore")
-AS_PEOPLE_SEND_IT = ConfigDict(frozen=True, extra="ignore", json_schema_extra={"additionalProperties": False})
+# JSON has no NaN or infinity (pydantic writes them as null): a model that holds one cannot be
+# read back, so none is accepted in the first place.
+BETWEEN_VERSIONS = ConfigDict(frozen=True, extra="ignore", allow_inf_nan=False)
+AS_PEOPLE_SEND_IT = ConfigDict(
+    frozen=True, extra="ignore", allow_inf_nan=False, json_schema_extra={"additionalProperties": False}
+)

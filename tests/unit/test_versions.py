@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from uuid import uuid4
 
@@ -17,7 +18,7 @@ import pytest
 from pydantic import ValidationError
 
 from cli.main import InvalidInput, cmd_open, cmd_record
-from course.commands import STEPS, RecordIntentions, StepRequest
+from course.commands import STEPS, RecordIntentions, ScheduleSession, StepRequest
 from course.events import EventEnvelope, IntentionsRecorded
 from course.policy import CoursePolicy
 from course.state import CourseState, fold
@@ -88,3 +89,9 @@ async def test_the_cli_refuses_a_misspelt_policy(tmp_path: Path) -> None:
     source.write_text('{"asessment_deadline": "P9D"}')
     with pytest.raises(InvalidInput, match="asessment_deadline"):
         await cmd_open(argparse.Namespace(policy=str(source)), Settings())
+
+
+def test_a_time_before_year_one_in_utc_is_invalid_input_not_a_crash() -> None:
+    with pytest.raises(ValidationError, match="between the years"):
+        ScheduleSession.model_validate_json('{"session_number": 1, "scheduled_at": "0001-01-01T01:00:00+05:00"}')
+    assert ScheduleSession(session_number=1, scheduled_at=datetime(2030, 1, 1, tzinfo=UTC))
