@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
-from course.commands import InsuranceStatus, PatientShare
+from course.commands import InsuranceStatus, PatientShare, ReasonCode
 from course.events import EventEnvelope
 from course.state import CourseState
 
@@ -20,7 +20,7 @@ class ConcurrencyError(Exception):
 
 
 class _Message(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="ignore")  # rolling deploys: see course/commands.py
 
 
 class CourseSummary(_Message):
@@ -144,7 +144,8 @@ class EligibilityResult(_Message):
     status: InsuranceStatus
     # A code for staff (`^[a-z0-9_]+$`, it becomes RecordEligibility.reason): why this status,
     # e.g. `active_coverage`, `non_covered`, `aaa_72_invalid_member_id`, `manual_verification`.
-    reason: str | None = None
+    # Checked here, not first in the workflow, where a bad one failed the task in a loop.
+    reason: ReasonCode | None = None
     in_network: bool | None = None
     patient_share: PatientShare | None = None
 

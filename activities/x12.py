@@ -26,6 +26,7 @@ import httpx
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from activities.eligibility import reason_code
 from activities.ports import EligibilityRequest, EligibilityResult, PayerUnavailable
 from course.commands import InsuranceStatus, PatientShare
 
@@ -118,7 +119,8 @@ def request_270(request: EligibilityRequest, provider_npi: str, organization: st
 def rejection_reason(code: str) -> str:
     slug = REJECTION_REASONS.get(code)
     safe = re.sub(r"[^a-z0-9]", "", code.lower())[:8] or "unknown"
-    return f"aaa_{safe}_{slug}" if slug else f"aaa_{safe}"
+    # Through reason_code too: a mistyped slug in the table above must not reach the course.
+    return reason_code(f"aaa_{safe}_{slug}" if slug else f"aaa_{safe}")
 
 
 def _relevant(benefits: list[Benefit]) -> list[Benefit]:

@@ -15,7 +15,7 @@ from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, BeforeValidator, ValidationError
 
 from api.models import CourseOpened, CourseRow, EventRow, NotificationRow, OpenCourseRequest, StaffMember
 from api.problems import PROBLEMS, Problem, unauthorized
@@ -76,6 +76,16 @@ def refuse_control_characters(value: BaseModel) -> None:
         )
 
 
+def as_sent_by_a_person(model: type[BaseModel]) -> BeforeValidator:
+    """Validate a body with `extra="forbid"`: the models tolerate unknown fields between worker
+    versions (course/messages.py), a person's request does not (a typo, a forged `actor`: 422)."""
+
+    def strictly(value: object) -> object:
+        return value if value is None or isinstance(value, model) else model.model_validate(value, extra="forbid")
+
+    return BeforeValidator(strictly)
+
+
 def _strings(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
     if isinstance(value, str):
         yield path or "body", value
@@ -96,7 +106,11 @@ def api_router(services: Services) -> APIRouter:
         return StaffMember(id=actor.id, role=actor.role)
 
     @router.post("/courses", status_code=201, tags=["courses"], responses={409: PROBLEMS[409]})
-    async def open_course(body: OpenCourseRequest, actor: Member, response: Response) -> CourseOpened:
+    async def open_course(
+        body: Annotated[OpenCourseRequest, Body(), as_sent_by_a_person(OpenCourseRequest)],
+        actor: Member,
+        response: Response,
+    ) -> CourseOpened:
         """Open a course (idempotent on `course_id`: the same id returns the existing course)."""
         refuse_control_characters(body)
         course = await services.courses.open(body.opening(body.course_id or uuid.uuid4(), actor))
@@ -187,7 +201,10 @@ def _step_endpoint(services: Services, step: str, model: type[BaseModel], member
 
     # FastAPI reads the body's schema from the annotation: each step's own model (bare payload).
     record_step.__annotations__["actor"] = member
-    record_step.__annotations__["payload"] = Annotated[model | None, Body()] if optional else Annotated[model, Body()]
+    strict = as_sent_by_a_person(model)
+    record_step.__annotations__["payload"] = (
+        Annotated[model | None, Body(), strict] if optional else Annotated[model, Body(), strict]
+    )
     record_step.__doc__ = (model.__doc__ or "") + f"\n\nRoles: {_roles(step)}. A rule that refuses it: 409."
     return record_step
 

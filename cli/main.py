@@ -86,7 +86,7 @@ async def cmd_open(args: argparse.Namespace, settings: Settings) -> int:
     policy = CoursePolicy()
     if args.policy:
         try:
-            policy = CoursePolicy.model_validate_json(_read_payload(args.policy))
+            policy = CoursePolicy.model_validate_json(_read_payload(args.policy), extra="forbid")
         except ValidationError as error:
             raise InvalidInput(describe_validation(error).replace("payload", "policy")) from None
     if not args.self_pay and (args.payer is None) != (args.member is None):
@@ -144,7 +144,8 @@ async def cmd_record(args: argparse.Namespace, settings: Settings) -> int:
         raise InvalidInput("pass the payload with --data FILE or --data - (standard input)")
     parse_course_id(args.course_id)
     try:
-        command = STEPS[step].model_validate_json(_read_payload(args.data))
+        # A person's payload: an unknown field is a typo, refused (course/messages.py).
+        command = STEPS[step].model_validate_json(_read_payload(args.data), extra="forbid")
     except ValidationError as error:
         raise InvalidInput(describe_validation(error)) from None
     return await _record(args, settings, command)

@@ -8,11 +8,14 @@ can send the bare payload; it is the discriminator when commands travel inside a
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, field_validator, model_validator
+
+from course.messages import AS_PEOPLE_SEND_IT, BETWEEN_VERSIONS
 
 
 class Role(StrEnum):
@@ -25,7 +28,7 @@ class Role(StrEnum):
 class Actor(BaseModel):
     """The authenticated staff member; travels beside the payload, never inside it."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = BETWEEN_VERSIONS
 
     id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:@-]+$")
     role: Role
@@ -40,7 +43,7 @@ _UNPRINTABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
 class _Payload(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = AS_PEOPLE_SEND_IT
 
     @field_validator("*", mode="after")
     @classmethod
@@ -134,6 +137,18 @@ class ReviewDecision(StrEnum):
     CLOSE_COURSE = "close_course"
 
 
+def _in_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        # 0001-01-01T00:00+05:00 is before the first instant a datetime holds: a 422, not a 500.
+        raise ValueError("must fall between the years 1 and 9999 in UTC") from None
+
+
+# Times are stored in UTC whatever offset the caller's clock used: the same appointment sent as
+# +01:00 and as Z is one fact with one reminder key (course/timing.py), and pydantic's JSON keeps
+# an offset only to the minute, so a historical offset with seconds would not read back equal.
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 Gad7 = Annotated[int, Field(ge=0, le=21)]
 DoseMgPerKg = Annotated[float, Field(gt=0, le=5)]
 ReasonCode = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$")]
@@ -171,7 +186,7 @@ class RecordIntentions(_Payload):
 class RecordConsent(_Payload):
     step: Literal["consent"] = "consent"
     form_version: str = Field(min_length=1, max_length=32)
-    signed_at: AwareDatetime
+    signed_at: UtcDatetime
 
 
 class RecordSupportPerson(_Payload):
@@ -203,7 +218,7 @@ class RecordOrientation(_Payload):
 class ScheduleSession(_Payload):
     step: Literal["schedule-session"] = "schedule-session"
     session_number: SessionNumber
-    scheduled_at: AwareDatetime
+    scheduled_at: UtcDatetime
 
 
 class CheckIn(_Payload):
@@ -248,7 +263,7 @@ class RecordClinicalReview(_Payload):
 class RecordIntegrationSession(_Payload):
     step: Literal["integration-session"] = "integration-session"
     modality: Modality
-    held_at: AwareDatetime
+    held_at: UtcDatetime
     gad7: Gad7 | None = None
 
 
@@ -267,7 +282,7 @@ class RecordMaintenancePlan(_Payload):
 class RecordMaintenanceSession(_Payload):
     step: Literal["maintenance-session"] = "maintenance-session"
     kind: Literal[MaintenanceKind.KETAMINE, MaintenanceKind.THERAPY_ONLY]
-    held_at: AwareDatetime
+    held_at: UtcDatetime
     gad7: Gad7 | None = None
 
 
@@ -388,7 +403,7 @@ Command = ClinicianCommand | RecordEligibility | Tick
 class StepRequest(BaseModel):
     """One clinician step as the workflow update receives it."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = BETWEEN_VERSIONS
 
     command: ClinicianCommand
     actor: Actor

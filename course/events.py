@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, Field, TypeAdapter
 
 from course.commands import (
     Actor,
@@ -21,8 +21,10 @@ from course.commands import (
     ReviewDecision,
     Route,
     SideEffect,
+    UtcDatetime,
     Vitals,
 )
+from course.messages import BETWEEN_VERSIONS
 from course.policy import CoursePolicy
 from course.upcasting import upcast
 
@@ -32,7 +34,8 @@ SCHEMA_VERSION = 2
 
 
 class _Event(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # A newer worker may store an event with a new optional field: an older one reads past it.
+    model_config = BETWEEN_VERSIONS
 
 
 class CourseOpened(_Event):
@@ -91,7 +94,7 @@ class IntentionsRecorded(_Event):
 class ConsentRecorded(_Event):
     type: Literal["ConsentRecorded"] = "ConsentRecorded"
     form_version: str
-    signed_at: AwareDatetime
+    signed_at: UtcDatetime
 
 
 class SupportPersonRecorded(_Event):
@@ -121,7 +124,7 @@ class PreparationCompleted(_Event):
 class SessionScheduled(_Event):
     type: Literal["SessionScheduled"] = "SessionScheduled"
     session_number: int
-    scheduled_at: AwareDatetime
+    scheduled_at: UtcDatetime
 
 
 class ReminderSent(_Event):
@@ -129,9 +132,9 @@ class ReminderSent(_Event):
     key: str
     purpose: str
     recipient: Literal["patient", "clinician", "therapist", "operations"]
-    due_at: AwareDatetime
+    due_at: UtcDatetime
     session_number: int | None = None
-    subject_at: AwareDatetime | None = None
+    subject_at: UtcDatetime | None = None
 
 
 class CheckedIn(_Event):
@@ -175,7 +178,7 @@ class ClinicalReviewRecorded(_Event):
 class IntegrationSessionRecorded(_Event):
     type: Literal["IntegrationSessionRecorded"] = "IntegrationSessionRecorded"
     modality: Modality
-    held_at: AwareDatetime
+    held_at: UtcDatetime
     gad7: int | None = None
 
 
@@ -183,7 +186,7 @@ class FollowUpOverdue(_Event):
     type: Literal["FollowUpOverdue"] = "FollowUpOverdue"
     key: str
     what: str
-    due_at: AwareDatetime
+    due_at: UtcDatetime
 
 
 class DosingSeriesCompleted(_Event):
@@ -196,21 +199,21 @@ class MaintenancePlanRecorded(_Event):
     type: Literal["MaintenancePlanRecorded"] = "MaintenancePlanRecorded"
     kind: MaintenanceKind
     interval_days: int | None
-    next_due_at: AwareDatetime | None
+    next_due_at: UtcDatetime | None
 
 
 class MaintenanceSessionRecorded(_Event):
     type: Literal["MaintenanceSessionRecorded"] = "MaintenanceSessionRecorded"
     kind: MaintenanceKind
-    held_at: AwareDatetime
+    held_at: UtcDatetime
     gad7: int | None = None
-    next_due_at: AwareDatetime
+    next_due_at: UtcDatetime
 
 
 class MaintenanceOverdue(_Event):
     type: Literal["MaintenanceOverdue"] = "MaintenanceOverdue"
     key: str
-    due_at: AwareDatetime
+    due_at: UtcDatetime
 
 
 class HoldPlaced(_Event):
@@ -271,7 +274,7 @@ _DOMAIN_EVENT: TypeAdapter[DomainEvent] = TypeAdapter(DomainEvent)
 
 
 class EventMetadata(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = BETWEEN_VERSIONS
 
     actor: Actor
     update_id: str | None = None
@@ -283,12 +286,12 @@ class EventMetadata(BaseModel):
 class EventEnvelope(BaseModel):
     """A domain event as stored: the unit the event store appends exactly once."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = BETWEEN_VERSIONS
 
     event_id: UUID
     stream_id: str
     version: int = Field(ge=1)
-    occurred_at: AwareDatetime
+    occurred_at: UtcDatetime
     metadata: EventMetadata
     event: DomainEvent
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, model_validator
+from pydantic import BaseModel, BeforeValidator, Field, PlainSerializer, model_validator
+
+from course.messages import AS_PEOPLE_SEND_IT
 
 _ISO_DURATION = re.compile(
     r"^P(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
@@ -32,6 +35,8 @@ def parse_duration(value: Any) -> timedelta:
 
 def _parse_duration(value: Any) -> timedelta:
     if isinstance(value, timedelta):
+        if value < timedelta(0):
+            raise ValueError("a duration cannot be negative")
         return value
     if isinstance(value, bool):
         raise ValueError("a duration must be ISO-8601 (e.g. P7D) or a number of seconds")
@@ -42,8 +47,7 @@ def _parse_duration(value: Any) -> timedelta:
     if isinstance(value, str):
         match = _ISO_DURATION.match(value.strip().upper())
         if match and value.strip().upper() not in ("P", "PT"):
-            parts = {k: float(v) for k, v in match.groupdict().items() if v is not None}
-            return timedelta(**parts)
+            return _from_parts(match.groupdict())
         try:
             return _parse_duration(float(value))
         except ValueError:
@@ -51,11 +55,37 @@ def _parse_duration(value: Any) -> timedelta:
     raise ValueError(f"{value!r} is not a duration: use ISO-8601 (e.g. P7D, PT24H) or seconds")
 
 
+def _from_parts(parts: dict[str, str | None]) -> timedelta:
+    # Seconds as a Decimal, not a float: "PT0.000001S" must read back as exactly one microsecond,
+    # and a float of a large second count (PT1234567.000001S) cannot hold every microsecond.
+    seconds = Decimal(parts["seconds"] or 0)
+    whole = int(seconds)
+    micro = int(((seconds - whole) * 1_000_000).to_integral_value())
+    return timedelta(
+        weeks=int(parts["weeks"] or 0),
+        days=int(parts["days"] or 0),
+        hours=int(parts["hours"] or 0),
+        minutes=int(parts["minutes"] or 0),
+        seconds=whole,
+        microseconds=micro,
+    )
+
+
 def format_duration(value: timedelta) -> str:
-    seconds = value.total_seconds()
-    if seconds % 86400 == 0:
-        return f"P{int(seconds // 86400)}D"
-    return f"PT{seconds:g}S"
+    """Exact ISO-8601 (`P14DT12H`, `PT0.000001S`) that `parse_duration` reads back unchanged.
+
+    Whole days stay `P7D`, as policies stored in events and snapshots have always had them.
+    """
+    if value < timedelta(0):
+        raise ValueError("a duration cannot be negative")
+    hours, rest = divmod(value.seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    text = f"P{value.days}D" if value.days or not (hours or minutes or seconds or value.microseconds) else "P"
+    time = (f"{hours}H" if hours else "") + (f"{minutes}M" if minutes else "")
+    if seconds or value.microseconds:
+        fraction = f".{value.microseconds:06d}".rstrip("0") if value.microseconds else ""
+        time += f"{seconds}{fraction}S"
+    return f"{text}T{time}" if time else text
 
 
 Duration = Annotated[
@@ -66,14 +96,14 @@ Duration = Annotated[
 
 
 class BloodPressureThreshold(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = AS_PEOPLE_SEND_IT
 
     systolic: int = Field(160, ge=60, le=300)
     diastolic: int = Field(100, ge=30, le=200)
 
 
 class IntervalBounds(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = AS_PEOPLE_SEND_IT
 
     min: int = Field(30, ge=1)
     max: int = Field(365, ge=1)
@@ -88,7 +118,8 @@ class IntervalBounds(BaseModel):
 class CoursePolicy(BaseModel):
     """Defaults are the clinic's; tests and benchmarks shrink the durations."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Written by people (`course open --policy`), then carried in CourseOpened and every snapshot.
+    model_config = AS_PEOPLE_SEND_IT
 
     consent_form_version: str = "2026-01"
     bp_threshold: BloodPressureThreshold = BloodPressureThreshold()

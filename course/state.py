@@ -56,7 +56,7 @@ class Phase(StrEnum):
 
 
 class DosingPlan(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, allow_inf_nan=False)
 
     route: Route
     planned_sessions: int
@@ -67,7 +67,8 @@ class DosingPlan(BaseModel):
 class CourseState(BaseModel):
     """Everything the rules need, and nothing that cannot be rebuilt from the events."""
 
-    model_config = ConfigDict(extra="forbid")
+    # A snapshot from a newer worker (rolling deploys); no NaN or infinity, which JSON cannot carry.
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
     course_id: UUID
     stream_id: str

@@ -6,13 +6,17 @@ key goes into the state when it fires, so it fires once, also across continue-as
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import re
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from course.rules import missing_clearance
 from course.state import CourseState, Phase
+
+# A key ends in the time it is about (`session-1-reminder-2026-12-01T09:00:00+00:00`).
+_KEYED_TIME = re.compile(r"^(?P<head>.+?-)(?P<at>\d{4}-\d{2}-\d{2}T[0-9:.]+(?:Z|[+-]\d{2}:\d{2}(?::[0-9.]+)?))$")
 
 DueKind = Literal["reminder", "overdue", "lapse", "maintenance_overdue"]
 Recipient = Literal["patient", "clinician", "therapist", "operations"]
@@ -31,6 +35,26 @@ class DueItem(BaseModel):
     subject_at: datetime | None = None
     # Shown on the Temporal timer and in the course view: opaque, no patient data.
     summary: str
+
+
+def _stamp(at: datetime) -> str:
+    """The time in a key, always in UTC: a caller's offset must not make a second reminder.
+
+    Keys of running courses were built from UTC times, whose isoformat ends `+00:00`: unchanged.
+    """
+    return at.astimezone(UTC).isoformat()
+
+
+def canonical_key(key: str) -> str:
+    """A fired key as `_stamp` would write it: a key stored with another offset is the same item."""
+    found = _KEYED_TIME.match(key)
+    if found is None:
+        return key
+    try:
+        at = datetime.fromisoformat(found["at"])
+    except ValueError:
+        return key
+    return found["head"] + _stamp(at) if at.tzinfo is not None else key
 
 
 def _phase_items(state: CourseState) -> list[DueItem]:
@@ -77,7 +101,7 @@ def _session_items(state: CourseState, now: datetime) -> list[DueItem]:
         return []
     return [
         DueItem(
-            key=f"session-{n}-reminder-{when.isoformat()}",
+            key=f"session-{n}-reminder-{_stamp(when)}",
             at=when - state.policy.session_reminder_lead,
             kind="reminder",
             purpose="session_tomorrow",
@@ -122,7 +146,7 @@ def _integration_items(state: CourseState) -> list[DueItem]:
         at = anchor + policy.integration_gap_reminder + state.shift(state.integration_hold_mark)
         items.append(
             DueItem(
-                key=f"integration-gap-{anchor.isoformat()}",
+                key=f"integration-gap-{_stamp(anchor)}",
                 at=at,
                 kind="reminder",
                 purpose="integration_gap",
@@ -140,7 +164,7 @@ def _maintenance_items(state: CourseState) -> list[DueItem]:
     policy, shifted = state.policy, due + state.shift(state.maintenance_hold_mark)
     return [
         DueItem(
-            key=f"maintenance-reminder-{due.isoformat()}",
+            key=f"maintenance-reminder-{_stamp(due)}",
             at=shifted - policy.maintenance_reminder_lead,
             kind="reminder",
             purpose="maintenance_due",
@@ -149,7 +173,7 @@ def _maintenance_items(state: CourseState) -> list[DueItem]:
             summary="reminder: time to book the maintenance session",
         ),
         DueItem(
-            key=f"maintenance-overdue-{due.isoformat()}",
+            key=f"maintenance-overdue-{_stamp(due)}",
             at=shifted + policy.maintenance_grace,
             kind="maintenance_overdue",
             purpose="maintenance_overdue",
@@ -183,7 +207,8 @@ def pending(state: CourseState, now: datetime) -> list[DueItem]:
     """Items not yet fired, earliest first. A course on hold waits for nothing."""
     if state.terminal or state.on_hold:
         return []
-    fired = set(state.fired)
+    # Canonical: a course whose times were stored with a caller's offset fired keys carrying it.
+    fired = {canonical_key(key) for key in state.fired}
     items = [
         *_phase_items(state),
         *_clearance_items(state),

@@ -22,7 +22,7 @@ class OpenCourse(BaseModel):
     """Everything a course starts with; `snapshot` and `applied_updates` are set only by
     continue-as-new (the state so far, and the update ids already applied)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="ignore")  # rolling deploys: see course/commands.py
 
     course_id: UUID
     patient_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")

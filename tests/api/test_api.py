@@ -140,6 +140,15 @@ async def test_invalid_input_is_422_and_never_echoes_what_was_sent(clinic: Clini
     for step, body in [
         ("assessment", {**ASSESSMENT, "gad7": 40, "condition": marker}),
         ("intentions", {"goals": "x", "actor": {"id": "dr-forged", "role": "prescriber"}}),  # no actor in bodies
+        # Messages tolerate unknown fields between worker versions; a person's request does not.
+        (
+            "check-in",
+            {
+                "session_number": 1,
+                "ride_home_arranged": True,
+                "vitals": {"systolic": 120, "diastolic": 80, "heart_rate": 70, "spo2": 98},
+            },
+        ),
         ("support-person", {"name": marker}),
         # PostgreSQL cannot store U+0000: the step would never be appended, so it is refused here.
         ("support-person", {"name": f"Sam\u0000{marker}", "relationship": "spouse", "phone": "555-0100"}),
@@ -165,6 +174,9 @@ async def test_invalid_input_is_422_and_never_echoes_what_was_sent(clinic: Clini
     mixed = await clinic.call("POST", "/courses", Role.OPERATIONS, json={"patient_id": "p", "clinician_id": "d",
                                                                          "payer_id": "acme"})  # fmt: skip
     assert mixed.status_code == 422
+    misspelt = {"patient_id": "p", "clinician_id": "d", "self_pay": True, "policy": {"asessment_deadline": "P9D"}}
+    typo = await clinic.call("POST", "/courses", Role.OPERATIONS, json=misspelt)
+    assert typo.status_code == 422 and typo.json()["errors"][0]["field"] == "policy.asessment_deadline"
     forever = await clinic.call(
         "POST", "/courses", Role.OPERATIONS,
         json={"patient_id": "p", "clinician_id": "d", "self_pay": True, "policy": {"assessment_deadline": 10**30}},

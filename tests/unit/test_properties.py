@@ -89,7 +89,7 @@ from course.policy import CoursePolicy
 from course.rules import STEP_ROLES, at_or_above, missing_clearance, missing_preparation
 from course.state import CourseState, Phase, evolve, fold
 from course.timing import next_due
-from course.view import checklist, view
+from course.view import CourseView, checklist, view
 from tests import story
 
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
@@ -159,6 +159,7 @@ class CourseRun:
             )
             self.log.append(envelope)
             self.state = evolve(self.state, envelope)
+            assert EventEnvelope.model_validate_json(envelope.model_dump_json()) == envelope, "no round trip"
             stored = EventEnvelope.from_row(
                 event_id=envelope.event_id,
                 stream_id=envelope.stream_id,
@@ -234,6 +235,7 @@ class CourseRun:
         assert state.sessions_completed <= planned, f"{state.sessions_completed} sessions of {planned} planned"
         course_view = view(state, self.now)
         checklist(course_view)
+        assert CourseView.model_validate_json(course_view.model_dump_json()) == course_view, "view does not round-trip"
         assert course_view.version == state.version
         if "awaiting" in self.also:
             assert (course_view.awaiting == []) == state.terminal, (

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from course.commands import InsuranceStatus, PlaceHold, ReleaseHold
+from datetime import timedelta, timezone
+
+from course.commands import InsuranceStatus, PlaceHold, ReleaseHold, ScheduleSession
 from course.state import Phase
+from course.timing import pending
 from tests import story
 from tests.clinic import Clinic
 
@@ -45,6 +48,35 @@ def test_the_patient_is_reminded_the_day_before_a_session() -> None:
     reminder = clinic.log[-1].event
     assert reminder.type == "ReminderSent" and reminder.recipient == "patient"
     assert clinic.advance(hours=23) == []
+
+
+def test_the_same_appointment_sent_in_two_utc_offsets_reminds_the_patient_once() -> None:
+    clinic = Clinic()
+    clinic.through_preparation()
+    appointment = story.soon(clinic.now, days=3)
+    in_paris = appointment.astimezone(timezone(timedelta(hours=1)))
+    clinic.record(story.OPERATIONS, story.schedule(1, in_paris))
+    assert clinic.advance(days=2) == ["ReminderSent"]
+    # The front desk's tablet sends the same appointment again, in UTC ("Z").
+    clinic.record(story.OPERATIONS, ScheduleSession.model_validate_json(
+        f'{{"session_number": 1, "scheduled_at": "{appointment.strftime("%Y-%m-%dT%H:%M:%SZ")}"}}'
+    ))  # fmt: skip
+    assert clinic.advance(hours=1) == []
+    assert [e.event.type for e in clinic.log].count("ReminderSent") == 1
+    assert clinic.course.scheduled[1].utcoffset() == timedelta(0)
+
+
+def test_a_reminder_fired_under_a_key_with_a_caller_offset_is_not_sent_again() -> None:
+    # Courses recorded before times were normalised hold keys like `...T10:00:00+01:00`.
+    clinic = Clinic()
+    clinic.through_preparation()
+    appointment = story.soon(clinic.now, days=3)
+    clinic.record(story.OPERATIONS, story.schedule(1, appointment))
+    (reminder,) = [item for item in pending(clinic.course, clinic.now) if item.key.startswith("session-1")]
+    assert reminder.key == f"session-1-reminder-{appointment.isoformat()}"  # UTC keys are unchanged
+    legacy = f"session-1-reminder-{appointment.astimezone(timezone(timedelta(hours=1))).isoformat()}"
+    clinic.state = clinic.course.model_copy(update={"fired": [*clinic.course.fired, legacy]})
+    assert clinic.advance(days=2) == []
 
 
 def test_an_integration_session_is_due_within_a_week_of_each_dose() -> None:

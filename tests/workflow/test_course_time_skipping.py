@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta, timezone
 
 import pytest
 from temporalio.client import WorkflowHistory
@@ -95,3 +95,23 @@ async def test_a_rejected_step_leaves_no_trace(stack: Stack) -> None:
     history = await stack.env.client.get_workflow_handle(workflow_id(course)).fetch_history()
     accepted = [e for e in history.events if e.HasField("workflow_execution_update_accepted_event_attributes")]
     assert len(accepted) == 1  # only the assessment
+
+
+async def test_the_same_appointment_sent_in_two_utc_offsets_reminds_the_patient_once(stack: Stack) -> None:
+    env, client = stack.env, stack.client
+    course = await client.open(story.opening())
+    await client.record(course, story.assessment(), story.PRESCRIBER)
+    for actor, command in story.preparation(await env.get_current_time()):
+        await client.record(course, command, actor)  # type: ignore[arg-type]
+    appointment = await env.get_current_time() + timedelta(days=3)
+    paris, utc = timezone(timedelta(hours=1)), UTC
+    await client.record(course, story.schedule(1, appointment.astimezone(paris)), story.OPERATIONS)
+    await env.sleep(timedelta(days=2, hours=1))  # the day-before reminder goes out
+    # The front desk sends the same appointment again, from a tool that writes UTC.
+    await client.record(course, story.schedule(1, appointment.astimezone(utc)), story.OPERATIONS)
+    await env.sleep(timedelta(hours=1))
+    assert [n.purpose for n in stack.channel.sent].count("session_tomorrow") == 1
+    reminders = [e for e in stack.store.streams[workflow_id(course)] if e.type == "ReminderSent"]
+    assert [e.event.key for e in reminders if e.event.key.startswith("session-1")] == [  # type: ignore[union-attr]
+        f"session-1-reminder-{appointment.astimezone(utc).isoformat()}"
+    ]
