@@ -7,30 +7,22 @@ clearinghouse, activities/x12.py), and `covered` for demos and tests.
 
 from __future__ import annotations
 
-import re
-
 import structlog
 from pydantic import ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.ports import EligibilityProvider, EligibilityRequest, EligibilityResult, PayerUnavailable
+from activities.ports import (
+    UNRECOGNISED_REASON,
+    EligibilityProvider,
+    EligibilityRequest,
+    EligibilityResult,
+    PayerUnavailable,
+)
 from course.commands import InsuranceStatus
 
 log = structlog.get_logger(__name__)
 PROVIDERS = ("self_pay", "manual", "x12_http", "covered")
-UNRECOGNISED_REASON = "unrecognised_reason"
-_NOT_IN_A_CODE = re.compile(r"[^a-z0-9_]+")
-
-
-def reason_code(text: str) -> str:
-    """A payer's or clearinghouse's reason as a code the course can store (`^[a-z0-9_]+$`, ≤ 64).
-
-    Whatever a payer sends must not reach the workflow unchecked: a reason the command refuses
-    used to fail the workflow task in a loop, with the course's lock held.
-    """
-    code = _NOT_IN_A_CODE.sub("_", text.strip().lower()).strip("_")[:64].rstrip("_")
-    return code or UNRECOGNISED_REASON
 
 
 class SelfPayProvider:

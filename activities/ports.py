@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal, Protocol
+from typing import Annotated, Literal, Protocol
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict
 
 from course.commands import InsuranceStatus, PatientShare, ReasonCode
 from course.events import EventEnvelope
@@ -140,12 +141,32 @@ class EligibilityRequest(_Message):
     service_type: Literal["MH"] = "MH"
 
 
+UNRECOGNISED_REASON = "unrecognised_reason"
+_NOT_IN_A_CODE = re.compile(r"[^a-z0-9_]+")
+
+
+def reason_code(text: str) -> str:
+    """A payer's or clearinghouse's reason as a code the course can store (`^[a-z0-9_]+$`, ≤ 64).
+
+    Whatever a payer sends must not reach the workflow unchecked: a reason the command refuses
+    used to fail the workflow task in a loop, with the course's lock held.
+    """
+    code = _NOT_IN_A_CODE.sub("_", text.strip().lower()).strip("_")[:64].rstrip("_")
+    return code or UNRECOGNISED_REASON
+
+
+def _as_reason_code(value: object) -> object:
+    # Mapped, not refused, also where the workflow reads the result: a course whose history
+    # already holds a bad reason (written by an older worker) reads it as a code and goes on.
+    return reason_code(value) if isinstance(value, str) else value
+
+
 class EligibilityResult(_Message):
     status: InsuranceStatus
     # A code for staff (`^[a-z0-9_]+$`, it becomes RecordEligibility.reason): why this status,
     # e.g. `active_coverage`, `non_covered`, `aaa_72_invalid_member_id`, `manual_verification`.
     # Checked here, not first in the workflow, where a bad one failed the task in a loop.
-    reason: ReasonCode | None = None
+    reason: Annotated[ReasonCode | None, BeforeValidator(_as_reason_code)] = None
     in_network: bool | None = None
     patient_share: PatientShare | None = None
 

@@ -26,8 +26,7 @@ import httpx
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from activities.eligibility import reason_code
-from activities.ports import EligibilityRequest, EligibilityResult, PayerUnavailable
+from activities.ports import EligibilityRequest, EligibilityResult, PayerUnavailable, reason_code
 from course.commands import InsuranceStatus, PatientShare
 
 log = structlog.get_logger(__name__)

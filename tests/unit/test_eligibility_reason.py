@@ -11,10 +11,9 @@ import re
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pydantic import ValidationError
 
-from activities.eligibility import UNRECOGNISED_REASON, EligibilityActivities, reason_code
-from activities.ports import EligibilityRequest, EligibilityResult
+from activities.eligibility import EligibilityActivities
+from activities.ports import UNRECOGNISED_REASON, EligibilityRequest, EligibilityResult, reason_code
 from activities.x12 import rejection_reason
 from course.commands import InsuranceStatus, RecordEligibility
 
@@ -22,9 +21,10 @@ CODE = re.compile(r"^[a-z0-9_]+$")
 REQUEST = EligibilityRequest(course_id="c-1", payer_id="acme", member_ref="M-1", self_pay=False)
 
 
-def test_the_port_refuses_a_reason_that_is_not_a_code() -> None:
-    with pytest.raises(ValidationError):
-        EligibilityResult(status=InsuranceStatus.UNKNOWN, reason="Member ID not found")
+def test_the_port_maps_a_reason_that_is_not_a_code() -> None:
+    result = EligibilityResult(status=InsuranceStatus.UNKNOWN, reason="Member ID not found")
+    assert result.reason == "member_id_not_found"
+    RecordEligibility(status=result.status, reason=result.reason)  # what the workflow then records
 
 
 @pytest.mark.parametrize(
@@ -63,6 +63,14 @@ class _Prose:
         return EligibilityResult(status=InsuranceStatus.COVERED, reason="Coverage active (see plan)")
 
 
-async def test_an_answer_the_port_refuses_becomes_unknown_for_staff_to_verify() -> None:
+async def test_a_payer_answering_in_prose_reaches_the_course_as_a_code() -> None:
     result = await EligibilityActivities(_Prose()).check_eligibility(REQUEST)
-    assert result == EligibilityResult(status=InsuranceStatus.UNKNOWN, reason=UNRECOGNISED_REASON)
+    assert result == EligibilityResult(status=InsuranceStatus.COVERED, reason="coverage_active_see_plan")
+
+
+def test_a_bad_reason_already_in_a_history_is_read_as_a_code_not_refused() -> None:
+    """An older worker recorded the payer's prose as the activity's result; replaying that history
+    must not fail the workflow task in a loop."""
+    recorded = '{"status": "unknown", "reason": "AAA*72: Invalid/Missing Member ID"}'
+    result = EligibilityResult.model_validate_json(recorded)
+    assert result.reason == "aaa_72_invalid_missing_member_id"
