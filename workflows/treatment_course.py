@@ -565,7 +565,12 @@ class TreatmentCourseWorkflow:
             timer.cancel()
 
     def _moved_or_rang(self, version: int, timer: asyncio.Task[None] | None) -> Callable[[], bool]:
-        return lambda: self._state.version != version or (timer is not None and timer.done()) or self._cancel_requested
+        return lambda: (
+            self._state.version != version
+            or (timer is not None and timer.done())
+            or self._cancel_requested
+            or self._resync_requested
+        )
 
     def _should_continue_as_new(self) -> bool:
         info = workflow.info()

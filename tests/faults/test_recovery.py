@@ -25,12 +25,13 @@ from activities.eligibility import SelfPayProvider
 from activities.event_store import PostgresEventStore
 from activities.notifications import PostgresOutbox
 from activities.ports import OutgoingMessage
-from cli.client import CourseClient
-from course.commands import RecordFinancialClearance
+from cli.client import CourseClient, StepRejected
+from course.commands import RecordFinancialClearance, RecordIntentions
+from course.events import EventEnvelope, EventMetadata, HoldPlaced
 from course.policy import CoursePolicy
 from course.state import Phase
 from tests import story
-from tests.conftest import task_queue
+from tests.conftest import eligibility_known, task_queue
 from worker.binaries import temporal_cli
 from worker.main import activities_for, build_worker
 from workflows.inputs import workflow_id
@@ -267,3 +268,54 @@ async def test_a_hanging_mail_relay_never_holds_a_clinicians_step(stack: Stack) 
 
 async def _delivered(stack: Stack) -> bool:
     return bool(stack.channel.delivered)
+
+
+async def _foreign_hold(stack: Stack, course: uuid.UUID, update_id: str) -> int:
+    """Another writer (a second deployment, a hand repair) appends a hold to the stream directly."""
+    store = PostgresEventStore(stack.pool)
+    stream = workflow_id(course)
+    head = len(await store.read(stream))
+    envelope = EventEnvelope(
+        event_id=uuid.uuid4(),
+        stream_id=stream,
+        version=head + 1,
+        occurred_at=datetime.now(UTC),
+        metadata=EventMetadata(actor=story.OPERATIONS, update_id=update_id, workflow_id=stream, run_id="elsewhere"),
+        event=HoldPlaced(reason="repair"),
+    )
+    await store.append(stream, head, [envelope])
+    return head + 1
+
+
+async def test_a_step_that_meets_another_writer_is_re_decided_on_the_stored_stream(stack: Stack) -> None:
+    course = await stack.client.open(story.opening())
+    await eligibility_known(stack.client, course)
+    await stack.client.record(course, story.assessment(), story.PRESCRIBER, request_id=f"{course}-assessment")
+    held_at = await _foreign_hold(stack, course, "foreign-hold")
+    # The workflow does not know of the hold: its append conflicts, it re-loads the stream and
+    # decides the step again on it, and stores it after the other writer's event, once.
+    intentions = RecordIntentions(goals="Sleep through the night")
+    view = await stack.client.record(course, intentions, story.THERAPIST, request_id=f"{course}-intentions")
+    assert view.flags.on_hold and view.version == held_at + 1
+    types = [e["type"] for e in await stored(stack.pool, course)]
+    assert types[held_at - 1 :] == ["HoldPlaced", "IntentionsRecorded"]
+    # ... and the rules see the adopted hold: dosing steps wait for its release.
+    now = datetime.now(UTC)
+    for index, (actor, command) in enumerate(story.preparation(now)):
+        if not isinstance(command, RecordIntentions):
+            await stack.client.record(course, command, actor, request_id=f"{course}-prep-{index}")  # type: ignore[arg-type]
+    await stack.client.record(course, story.schedule(1, now + timedelta(days=2)), story.NURSE, request_id="s1")
+    with pytest.raises(StepRejected) as refused:
+        await stack.client.record(course, story.check_in(1), story.NURSE, request_id=f"{course}-check-in")
+    assert refused.value.code == "on_hold"
+
+
+async def test_resync_adopts_what_the_store_holds(stack: Stack) -> None:
+    course = await stack.client.open(story.opening())
+    await eligibility_known(stack.client, course)
+    await stack.client.record(course, story.assessment(), story.PRESCRIBER, request_id=f"{course}-assessment")
+    held_at = await _foreign_hold(stack, course, "foreign-hold")
+    assert not (await stack.client.status(course)).flags.on_hold
+    await stack.client.resync(course)
+    view = await until(lambda: _if(stack.client.status(course), lambda v: v.version == held_at), "the resync")
+    assert view.flags.on_hold and view.awaiting == ["release"]
