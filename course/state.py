@@ -136,6 +136,7 @@ class CourseState(BaseModel):
     needs_review: bool = False
 
     on_hold: bool = False
+    holds_placed: int = 0
     hold_reason: str | None = None
     held_since: AwareDatetime | None = None
     # Reminders and deadlines move back by the time spent on hold: a paused course should not
@@ -325,7 +326,7 @@ def _changes(state: CourseState, event: DomainEvent, at: datetime) -> dict[str, 
         case MaintenanceOverdue(key=key):
             return {"overdue": [*state.overdue, key], "fired": [*state.fired, key]}
         case HoldPlaced(reason=reason):
-            return {"on_hold": True, "hold_reason": reason, "held_since": at}
+            return {"on_hold": True, "holds_placed": state.holds_placed + 1, "hold_reason": reason, "held_since": at}
         case HoldReleased():
             held = at - state.held_since if state.held_since else timedelta(0)
             return {"on_hold": False, "hold_reason": None, "held_since": None, "hold_credit": state.hold_credit + held}
