@@ -202,7 +202,10 @@ class CourseClient:
         try:
             state = await self._handle(course).query(TreatmentCourseWorkflow.state, rpc_timeout=_left(give_up))
         except RPCError as error:
-            if error.status == RPCStatusCode.DEADLINE_EXCEEDED:
+            # Our rpc_timeout: the server's DEADLINE_EXCEEDED, or the client's own CANCELLED
+            # ("Timeout expired"), as the SDK itself reads them for updates.
+            if error.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
+                _reraise_if_cancelled()
                 raise _Unanswered(taken=False) from None
             if error.status == RPCStatusCode.NOT_FOUND:
                 raise CourseNotFound(str(course)) from None
