@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import json
 import random
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -25,6 +23,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from cli.request_ids import derived_request_id
 from course.commands import Actor, ClinicianCommand, StepRequest
 from course.repeats import RECURRING_STEPS, occasion
 from course.state import CourseState
@@ -90,22 +89,6 @@ _JITTER = random.Random()  # noqa: S311 - jitter spreads retries; nothing secret
 TASK_QUEUE_PARTITIONS = 4
 # An idle worker renews its long poll about once a minute; a poller older than this has gone.
 POLLER_SEEN_WITHIN = timedelta(minutes=2)
-
-
-def derived_request_id(course: UUID, command: ClinicianCommand, actor: Actor, when: str = "") -> str:
-    """The request id of a command sent without one: the same course, step, payload and actor
-    (and, for steps that can recur, the same occasion; course/repeats.py) give the same id, so a
-    command sent again is applied once. The payload is canonical (sorted keys, compact, times in
-    UTC) and hashed: no payload text reaches Temporal's update id."""
-    payload = json.dumps(command.model_dump(), sort_keys=True, separators=(",", ":"), default=_canonical)
-    text = "\n".join([str(course), command.step, payload, actor.id, actor.role.value, when])
-    return f"{command.step}-{hashlib.sha256(text.encode()).hexdigest()[:40]}"
-
-
-def _canonical(value: object) -> str:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat()
-    return str(value)
 
 
 def busy_pause(attempt: int, rng: random.Random = _JITTER) -> float:

@@ -11,7 +11,8 @@ from uuid import UUID
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cli.client import BUSY_LONGEST_PAUSE, busy_pause, derived_request_id
+from cli.client import BUSY_LONGEST_PAUSE, busy_pause
+from cli.request_ids import derived_request_id
 from course.commands import PlaceHold, RecordIntegrationSession, RecordIntentions, ReleaseHold
 from course.repeats import occasion
 from tests import story
