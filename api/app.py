@@ -17,8 +17,9 @@ DESCRIPTION = """Treatment courses for a ketamine-assisted therapy clinic.
 
 Authenticate with a staff bearer token (`course staff add ID --role ROLE`). The acting staff member
 of every command is the token's owner. Errors are RFC 9457 problem details; a step a clinical rule
-refuses is `409` with the rule's `code` and a sentence to act on. Send `Idempotency-Key` to make a
-retried step apply once. The clinician console is at `/console`.
+refuses is `409` with the rule's `code` and a sentence to act on. Every step needs an
+`Idempotency-Key` header (`428` without): a retried step with the same key is applied once, and a
+`504` names the request to retry with that key. The clinician console is at `/console`.
 """
 
 

@@ -3,12 +3,14 @@
 Plain HTML forms, no JavaScript needed. Signing in stores the staff token in an HttpOnly,
 SameSite=Strict cookie: a page on another site can neither read it nor make the browser send it
 with a cross-site POST, which is the console's CSRF defence (POSTs with a foreign Origin are also
-refused). Each form carries a fresh request id, sent as the Idempotency-Key, so a double submit
-records the step once.
+refused). Each form carries a request id made when it is rendered, sent as the Idempotency-Key, so
+a double submit records the step once; a form the course did not answer in time comes back with
+the same id, so submitting it again is still the same step.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from pathlib import Path
@@ -25,8 +27,8 @@ from api.forms import FormField, errors_by_field, form_fields, payload_from_form
 from api.models import OpenCourseRequest
 from api.problems import Problem
 from api.routes import refuse_control_characters
-from api.services import Services, StepTimedOut
-from cli.client import CourseNotFound, StepRejected
+from api.services import Services
+from cli.client import CourseNotFound, StepRejected, StepTimedOut
 from course.commands import STEPS, Actor, ClinicianCommand
 from course.rules import STEP_ROLES, role_refusal
 
@@ -34,6 +36,7 @@ log = structlog.get_logger(__name__)
 
 COOKIE = "course_console"
 SESSION_SECONDS = 10 * 3600  # one clinic day, then sign in again
+REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,200}$")  # what the API takes as an Idempotency-Key
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
 
@@ -167,12 +170,20 @@ def console_router(  # noqa: PLR0915
         except Problem as problem:
             errors = {e["field"]: e["problem"] for e in problem.extra.get("errors", [])}
             return _step_page(request, actor, course_id, step, submitted, status=422, errors=errors)
-        key = next(iter(submitted.get("request_id", [])), None)
+        key = next(iter(submitted.get("request_id", [])), "")
+        if not REQUEST_ID.match(key):
+            # Not a form this console rendered (or a very old one): it gets a fresh id to send.
+            message = "This form had no request id, so it was not sent. Check the values and submit it again."
+            return _step_page(request, actor, course_id, step, submitted, status=428, refusal=message)
         try:
             await services.record(course_id, command, actor, key)
-        except StepTimedOut:
-            message = "The course did not answer in time; submit the form again (it is recorded once)."
-            return _step_page(request, actor, course_id, step, submitted, status=504, refusal=message)
+        except StepTimedOut as unanswered:
+            log.warning("console step not answered", step=step, staff=actor.id, request_id=unanswered.request_id)
+            message = (
+                f"The course did not answer in time; the step may still be recorded (request {unanswered.request_id}). "
+                "Submit this form again unchanged: it is recorded once."
+            )
+            return _step_page(request, actor, course_id, step, submitted, status=504, refusal=message, request_id=key)
         except StepRejected as rejected:
             log.info("console step refused", step=step, staff=actor.id, code=rejected.code)
             return _step_page(request, actor, course_id, step, submitted, status=409, refusal=rejected.message)
@@ -190,6 +201,7 @@ def console_router(  # noqa: PLR0915
         status: int,
         refusal: str | None = None,
         errors: dict[str, str] | None = None,
+        request_id: str | None = None,
     ) -> HTMLResponse:
         return page(
             request,
@@ -203,8 +215,9 @@ def console_router(  # noqa: PLR0915
             refusal=refusal,
             errors=errors or {},
             # A fresh id per rendered form: a refused or invalid submission wrote nothing, so the
-            # corrected one is a new request; only a re-sent identical form repeats its id.
-            request_id=str(uuid.uuid4()),
+            # corrected one is a new request; only a re-sent identical form repeats its id. A form
+            # the course did not answer keeps its id: the step may yet be recorded under it.
+            request_id=request_id or str(uuid.uuid4()),
             now=datetime.now(zone).strftime("%Y-%m-%dT%H:%M"),
             roles=", ".join(sorted(r.value for r in STEP_ROLES[step])),
         )

@@ -16,8 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.services import StepTimedOut
-from cli.client import CourseNotFound, StepRejected
+from cli.client import CourseNotFound, NoWorkerServing, StepRejected, StepTimedOut
 from cli.queries import BadFilter
 
 PROBLEM_JSON = "application/problem+json"
@@ -42,6 +41,7 @@ class ProblemBody(BaseModel):
     detail: str
     code: str | None = None
     errors: list[dict[str, str]] | None = None
+    request_id: str | None = None
 
 
 def problem_response(problem: Problem, headers: Mapping[str, str] | None = None) -> JSONResponse:
@@ -65,6 +65,19 @@ def field_errors(error: ValidationError | RequestValidationError) -> list[dict[s
     ]
 
 
+IDEMPOTENCY_KEY = "Idempotency-Key"
+
+
+def key_required() -> Problem:
+    """RFC 6585's 428: a step without a key could be recorded twice by a retry, so none is taken."""
+    return Problem(
+        HTTPStatus.PRECONDITION_REQUIRED,
+        "Send an Idempotency-Key header with every step (1-200 printable ASCII characters, e.g. a UUID made when "
+        "the form or screen is shown); send the same key again when retrying that step: it is applied once.",
+        code="idempotency_key_required",
+    )
+
+
 def unauthorized(detail: str = "A staff bearer token is required.") -> Problem:
     return Problem(HTTPStatus.UNAUTHORIZED, detail)
 
@@ -77,6 +90,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:
+        if any(tuple(e["loc"]) == ("header", IDEMPOTENCY_KEY) and e["type"] == "missing" for e in error.errors()):
+            return problem_response(key_required())
         return problem_response(
             Problem(HTTPStatus.UNPROCESSABLE_ENTITY, "The request is not valid.", errors=field_errors(error))
         )
@@ -92,9 +107,22 @@ def install(app: FastAPI) -> None:
         return problem_response(Problem(HTTPStatus.CONFLICT, rejected.message, code=rejected.code))
 
     @app.exception_handler(StepTimedOut)
-    async def _timed_out(_: Request, __: StepTimedOut) -> JSONResponse:
-        detail = "The course did not answer in time. Retry with the same Idempotency-Key: it is applied once."
-        return problem_response(Problem(HTTPStatus.GATEWAY_TIMEOUT, detail), headers={"Retry-After": "5"})
+    async def _timed_out(_: Request, unanswered: StepTimedOut) -> JSONResponse:
+        request = f"request {unanswered.request_id}"
+        if isinstance(unanswered, NoWorkerServing):
+            detail = (
+                f"No worker is serving courses, so nothing took the step ({request}); operations must start one. "
+                "Retry later with the same Idempotency-Key: it is applied once."
+            )
+            code = "no_worker"
+        else:
+            detail = (
+                f"The course did not answer within {unanswered.seconds:g} s; the step may still be recorded "
+                f"({request}). Retry with the same Idempotency-Key: it is applied once."
+            )
+            code = "not_answered"
+        problem = Problem(HTTPStatus.GATEWAY_TIMEOUT, detail, code=code, request_id=unanswered.request_id)
+        return problem_response(problem, headers={"Retry-After": "5"})
 
     @app.exception_handler(CourseNotFound)
     async def _missing(_: Request, __: CourseNotFound) -> JSONResponse:
@@ -114,5 +142,5 @@ def install(app: FastAPI) -> None:
 
 PROBLEMS: dict[int | str, dict[str, Any]] = {
     status: {"model": ProblemBody, "content": {PROBLEM_JSON: {}}, "description": HTTPStatus(status).phrase}
-    for status in (401, 403, 404, 409, 422)
+    for status in (401, 403, 404, 409, 422, 428, 504)
 }

@@ -18,7 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, BeforeValidator, ValidationError
 
 from api.models import CourseOpened, CourseRow, EventRow, NotificationRow, OpenCourseRequest, StaffMember
-from api.problems import PROBLEMS, Problem, unauthorized
+from api.problems import IDEMPOTENCY_KEY, PROBLEMS, Problem, unauthorized
 from api.services import Services
 from cli.queries import course_query
 from cli.reads import list_courses
@@ -32,13 +32,13 @@ LIFECYCLE = ("hold", "release", "withdraw", "reassign")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _bearer = HTTPBearer(auto_error=False, description="A staff token (`course staff add`).")
 IdempotencyKey = Annotated[
-    str | None,
+    str,
     Header(
-        alias="Idempotency-Key",
+        alias=IDEMPOTENCY_KEY,
         min_length=1,
         max_length=200,
         pattern=r"^[\x21-\x7e]+$",
-        description="A retried request with the same key is applied once.",
+        description="Required (428 without): a retried request with the same key is applied once.",
     ),
 ]
 
@@ -179,7 +179,13 @@ def api_router(services: Services) -> APIRouter:
                 tags=["lifecycle" if step in LIFECYCLE else "steps"],
                 summary=f"Record {step}",
                 operation_id=f"record_{step.replace('-', '_')}" + ("" if path.endswith(f"steps/{step}") else "_short"),
-                responses={403: PROBLEMS[403], 404: PROBLEMS[404], 409: PROBLEMS[409]},
+                responses={
+                    403: PROBLEMS[403],
+                    404: PROBLEMS[404],
+                    409: PROBLEMS[409],
+                    428: PROBLEMS[428],
+                    504: PROBLEMS[504],
+                },
             )
     return router
 
@@ -192,7 +198,7 @@ def _step_endpoint(services: Services, step: str, model: type[BaseModel], member
         optional = False
 
     async def record_step(
-        course_id: str, actor: Actor, payload: Any = None, idempotency_key: IdempotencyKey = None
+        course_id: str, actor: Actor, idempotency_key: IdempotencyKey, payload: Any = None
     ) -> CourseView:
         require_role(actor, step)
         command = cast(ClinicianCommand, payload if payload is not None else model())

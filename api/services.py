@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from dataclasses import dataclass
 from typing import Any
@@ -12,7 +11,7 @@ import structlog
 
 from activities.ports import EventStore
 from api.staff import StaffDirectory
-from cli.client import CourseClient, CourseNotFound
+from cli.client import CourseClient, CourseNotFound, NoWorkerServing, StepTimedOut
 from cli.notifications_cmd import fetch_notifications
 from cli.queries import course_query
 from cli.reads import event_rows, list_courses
@@ -22,17 +21,11 @@ from course.view import CourseView
 log = structlog.get_logger(__name__)
 
 
-def update_id(step: str, actor: Actor, idempotency_key: str | None) -> str | None:
+def update_id(step: str, actor: Actor, idempotency_key: str) -> str:
     """The Temporal update id for a request: a retried request (same member, step and key) is the
     same update, applied once. Hashed, so whatever a client puts in its key never reaches Temporal."""
-    if idempotency_key is None:
-        return None
     digest = hashlib.sha256(f"{actor.id}\n{step}\n{idempotency_key}".encode()).hexdigest()[:40]
     return f"{step}-{digest}"
-
-
-class StepTimedOut(Exception):
-    """The course did not answer in time (a worker down, a step stuck): the client may retry."""
 
 
 @dataclass(frozen=True)
@@ -43,19 +36,23 @@ class Services:
     pool: asyncpg.Pool
     step_timeout: float = 30.0
 
-    async def record(
-        self, course_id: str, command: ClinicianCommand, actor: Actor, idempotency_key: str | None
-    ) -> CourseView:
+    async def record(self, course_id: str, command: ClinicianCommand, actor: Actor, idempotency_key: str) -> CourseView:
+        """Every step through the API or the console carries a key (428 without): one step, one update."""
         step = command.step
+        request_id = update_id(step, actor, idempotency_key)
         try:
-            view = await asyncio.wait_for(
-                self.courses.record(course_id, command, actor, update_id(step, actor, idempotency_key)),
-                self.step_timeout,
-            )
-        except TimeoutError:
+            view = await self.courses.record(course_id, command, actor, request_id, within=self.step_timeout)
+        except StepTimedOut as unanswered:
             # The update may still complete: retrying with the same Idempotency-Key is safe.
-            log.warning("step timed out", course_id=course_id, step=step, staff=actor.id)
-            raise StepTimedOut from None
+            log.warning(
+                "step not answered in time",
+                course_id=course_id,
+                step=step,
+                staff=actor.id,
+                request_id=request_id,
+                no_worker=isinstance(unanswered, NoWorkerServing),
+            )
+            raise
         log.info("step recorded", course_id=view.course_id, step=step, staff=actor.id, version=view.version)
         return view
 

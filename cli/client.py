@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-import uuid
+import random
+from collections import Counter
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from temporalio.api.enums.v1 import TaskQueueKind, TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import (
     Client,
     WorkflowHandle,
     WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+    WorkflowUpdateStage,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from cli.request_ids import derived_request_id
 from course.commands import Actor, ClinicianCommand, StepRequest
+from course.repeats import RECURRING_STEPS, occasion
 from course.state import CourseState
 from course.view import CourseView
 from workflows.inputs import TASK_QUEUE, OpenCourse, workflow_id
@@ -34,6 +44,58 @@ class StepRejected(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+class StepTimedOut(TimeoutError):
+    """No answer within the deadline. The step may still be recorded: sending it again with the
+    same request id is safe (applied once), and the message names that id."""
+
+    def __init__(self, request_id: str | None, seconds: float) -> None:
+        again = f"retry with request id {request_id}" if request_id else "send the same command again"
+        super().__init__(
+            f"The course did not answer within {seconds:g} s; the step may still be recorded: "
+            f"{again} (it is applied once)."
+        )
+        self.request_id = request_id
+        self.seconds = seconds
+
+
+class NoWorkerServing(StepTimedOut):
+    """Nothing took the step: no worker has polled the courses' task queue lately."""
+
+    def __init__(self, request_id: str | None, seconds: float, task_queue: str) -> None:
+        super().__init__(request_id, seconds)
+        again = f"retry with request id {request_id}" if request_id else "send the same command again"
+        self.args = (
+            f"no worker is serving courses (task queue {task_queue}): nothing took the step within "
+            f"{seconds:g} s. Start a worker (`course worker`), then {again}.",
+        )
+        self.task_queue = task_queue
+
+
+class _Unanswered(Exception):
+    def __init__(self, *, taken: bool) -> None:
+        self.taken = taken  # accepted by a worker (so one is serving), just not finished
+
+
+# The server admits at most 10 updates in flight per workflow (RESOURCE_EXHAUSTED beyond), and
+# aborts admitted ones when it reloads a workflow (UNAVAILABLE, "workflow update was aborted"; also
+# what a restarting server says): wait and send the same update again, doubling from 50 ms up to
+# 2 s, each pause jittered so a burst spreads out. The same id makes a resend safe.
+RESEND = frozenset({RPCStatusCode.RESOURCE_EXHAUSTED, RPCStatusCode.UNAVAILABLE})
+BUSY_FIRST_PAUSE = 0.05
+BUSY_LONGEST_PAUSE = 2.0
+_JITTER = random.Random()  # noqa: S311 - jitter spreads retries; nothing secret depends on it
+# DescribeTaskQueue describes one partition; the server's default is 4 (`/_sys/<queue>/<n>`).
+TASK_QUEUE_PARTITIONS = 4
+# An idle worker renews its long poll about once a minute; a poller older than this has gone.
+POLLER_SEEN_WITHIN = timedelta(minutes=2)
+
+
+def busy_pause(attempt: int, rng: random.Random = _JITTER) -> float:
+    """Exponential backoff with jitter: the pause before the `attempt`-th resend of a busy step."""
+    ceiling = min(BUSY_LONGEST_PAUSE, BUSY_FIRST_PAUSE * 2.0**attempt)
+    return ceiling * rng.uniform(0.5, 1.0)
 
 
 def parse_course_id(value: str) -> UUID:
@@ -65,9 +127,13 @@ def details_for(request: OpenCourse) -> str:
 
 
 class CourseClient:
-    def __init__(self, client: Client, task_queue: str = TASK_QUEUE) -> None:
+    def __init__(self, client: Client, task_queue: str = TASK_QUEUE, *, step_deadline: float = 60.0) -> None:
         self._client = client
         self._task_queue = task_queue
+        self.step_deadline = step_deadline
+        # How often a step was sent again, by the server's answer: RESOURCE_EXHAUSTED (the in-flight
+        # limit), UNAVAILABLE (aborted, or the server away). For tests and diagnostics.
+        self.resends: Counter[str] = Counter()
 
     @property
     def temporal(self) -> Client:
@@ -90,26 +156,105 @@ class CourseClient:
         return request.course_id
 
     async def record(
-        self, course_id: str | UUID, command: ClinicianCommand, actor: Actor, request_id: str | None = None
+        self,
+        course_id: str | UUID,
+        command: ClinicianCommand,
+        actor: Actor,
+        request_id: str | None = None,
+        *,
+        within: float | None = None,
     ) -> CourseView:
+        """Record a step, answered within `within` seconds (default: `step_deadline`) or
+        StepTimedOut / NoWorkerServing naming the request id to retry with. Without a request id
+        one is derived (`derived_request_id`): the same command sent twice is applied once."""
         course = parse_course_id(str(course_id))
-        handle = self._handle(course)
-        update_id = request_id or f"{command.step}-{uuid.uuid4()}"
+        seconds = self.step_deadline if within is None else within
+        give_up = asyncio.get_running_loop().time() + seconds
+        update_id = request_id
         try:
-            return await handle.execute_update(
-                TreatmentCourseWorkflow.record,
-                StepRequest(command=command, actor=actor),
-                id=update_id,
-            )
-        except WorkflowUpdateFailedError as failed:
-            cause = failed.cause
-            if isinstance(cause, ApplicationError) and cause.type == "RuleViolation":
-                code = str(cause.details[0]) if cause.details else "rejected"
-                raise StepRejected(code, cause.message) from None
-            raise
+            if update_id is None:
+                update_id = await self._derive(course, command, actor, give_up)
+            return await self._update(course, StepRequest(command=command, actor=actor), update_id, give_up)
+        except _Unanswered as unanswered:
+            if not unanswered.taken and await self.serving() is False:
+                raise NoWorkerServing(update_id, seconds, self._task_queue) from None
+            raise StepTimedOut(update_id, seconds) from None
+
+    async def _derive(self, course: UUID, command: ClinicianCommand, actor: Actor, give_up: float) -> str:
+        if command.step not in RECURRING_STEPS:
+            return derived_request_id(course, command, actor)
+        try:
+            state = await self._handle(course).query(TreatmentCourseWorkflow.state, rpc_timeout=_left(give_up))
         except RPCError as error:
-            await self._explain(course, error)
+            # Our rpc_timeout: the server's DEADLINE_EXCEEDED, or the client's own CANCELLED
+            # ("Timeout expired"), as the SDK itself reads them for updates.
+            if error.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
+                _reraise_if_cancelled()
+                raise _Unanswered(taken=False) from None
+            if error.status == RPCStatusCode.NOT_FOUND:
+                raise CourseNotFound(str(course)) from None
             raise
+        return derived_request_id(course, command, actor, occasion(state, command))
+
+    async def _update(self, course: UUID, request: StepRequest, update_id: str, give_up: float) -> CourseView:
+        handle = self._handle(course)
+        attempt = 0
+        while True:
+            try:
+                started = await handle.start_update(
+                    TreatmentCourseWorkflow.record,
+                    request,
+                    id=update_id,
+                    wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+                    rpc_timeout=_left(give_up),
+                )
+                break
+            except WorkflowUpdateFailedError as failed:
+                raise _refusal(failed) from None
+            except WorkflowUpdateRPCTimeoutOrCancelledError:
+                _reraise_if_cancelled()
+                raise _Unanswered(taken=False) from None
+            except RPCError as error:
+                if error.status not in RESEND:
+                    await self._explain(course, error)
+                    raise
+                pause = busy_pause(attempt)
+                if asyncio.get_running_loop().time() + pause >= give_up:
+                    raise _Unanswered(taken=False) from None
+                await asyncio.sleep(pause)
+                attempt += 1
+                self.resends[error.status.name] += 1
+        try:
+            return await started.result(rpc_timeout=_left(give_up))
+        except WorkflowUpdateFailedError as failed:
+            raise _refusal(failed) from None
+        except WorkflowUpdateRPCTimeoutOrCancelledError:
+            _reraise_if_cancelled()
+            raise _Unanswered(taken=True) from None
+
+    async def serving(self) -> bool | None:
+        """Whether a worker polled this task queue's workflow tasks lately (any partition); None
+        when the server cannot tell us (it is down too: that is not "no worker")."""
+        names = [self._task_queue] + [f"/_sys/{self._task_queue}/{n}" for n in range(1, TASK_QUEUE_PARTITIONS)]
+        recent = datetime.now(UTC) - POLLER_SEEN_WITHIN
+        described = await asyncio.gather(
+            *(
+                self._client.workflow_service.describe_task_queue(
+                    DescribeTaskQueueRequest(
+                        namespace=self._client.namespace,
+                        task_queue=TaskQueue(name=name, kind=TaskQueueKind.TASK_QUEUE_KIND_NORMAL),
+                        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+                    ),
+                    timeout=timedelta(seconds=5),
+                )
+                for name in names
+            ),
+            return_exceptions=True,
+        )
+        answers = [answer for answer in described if not isinstance(answer, BaseException)]
+        if not answers:
+            return None
+        return any(poller.last_access_time.ToDatetime(tzinfo=UTC) >= recent for a in answers for poller in a.pollers)
 
     async def retry(self, course_id: str | UUID) -> None:
         """Ask a course that needs attention to try again now (the `retry` signal)."""
@@ -154,3 +299,22 @@ class CourseClient:
 
     def _handle(self, course: UUID) -> WorkflowHandle[TreatmentCourseWorkflow, CourseView]:
         return self._client.get_workflow_handle_for(TreatmentCourseWorkflow.run, workflow_id(course))
+
+
+def _refusal(failed: WorkflowUpdateFailedError) -> Exception:
+    cause = failed.cause
+    if isinstance(cause, ApplicationError) and cause.type == "RuleViolation":
+        code = str(cause.details[0]) if cause.details else "rejected"
+        return StepRejected(code, cause.message)
+    return failed
+
+
+def _left(give_up: float) -> timedelta:
+    return timedelta(seconds=max(give_up - asyncio.get_running_loop().time(), 0.05))
+
+
+def _reraise_if_cancelled() -> None:
+    """The SDK reports our caller's cancellation and its own RPC deadline alike: tell them apart."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError

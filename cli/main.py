@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from cli import notifications_cmd, staff_cmd
-from cli.client import CourseClient, CourseNotFound, StepRejected, parse_course_id
+from cli.client import CourseClient, CourseNotFound, StepRejected, StepTimedOut, parse_course_id
 from cli.queries import BadFilter, course_query
 from cli.reads import event_rows, list_courses
 from course.commands import (
@@ -70,7 +70,9 @@ def _print(args: argparse.Namespace, value: Any, text: str) -> None:
 async def _client(settings: Settings) -> CourseClient:
     from worker.main import connect  # noqa: PLC0415 - keep `course record --schema` instant
 
-    return CourseClient(await connect(settings), settings.course_task_queue)
+    return CourseClient(
+        await connect(settings), settings.course_task_queue, step_deadline=settings.step_deadline_seconds
+    )
 
 
 def _read_payload(source: str) -> str:
@@ -117,7 +119,8 @@ async def cmd_open(args: argparse.Namespace, settings: Settings) -> int:
 async def _record(args: argparse.Namespace, settings: Settings, command: Any) -> int:
     actor = _actor(args)
     client = await _client(settings)
-    course = await client.record(args.course_id, command, actor, args.request_id)
+    # Without --request-id the client derives one from the course, step, payload and actor.
+    course = await client.record(args.course_id, command, actor, args.request_id, within=args.wait)
     _print(
         args,
         course,
@@ -282,12 +285,25 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     return OK
 
 
-def _common(parser: argparse.ArgumentParser, *, acts: bool = False) -> None:
+def _common(parser: argparse.ArgumentParser, *, acts: bool = False, records: bool = False) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     if acts:
         parser.add_argument("--actor", help="acting staff member id (default $COURSE_ACTOR)")
         parser.add_argument("--role", help="prescriber | nurse | therapist | operations ($COURSE_ROLE)")
-        parser.add_argument("--request-id", help="becomes the update id: a retried command applies once")
+        parser.add_argument(
+            "--request-id",
+            help="the update id: a retried command applies once (default: derived from the course, step, "
+            "payload and actor, so the same command sent again is applied once; give a new id to record "
+            "the very same payload again on purpose)",
+        )
+    if records:
+        parser.add_argument(
+            "--wait",
+            type=float,
+            metavar="SECONDS",
+            help="how long to wait for the course's answer (default $STEP_DEADLINE_SECONDS, 30); then exit 1 "
+            "naming the request id to retry with, or saying no worker is serving courses",
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -317,7 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     opener.add_argument("--policy", help="CoursePolicy JSON file")
 
     recorder = sub.add_parser("record", help="record a step: course record COURSE_ID STEP --data FILE")
-    _common(recorder, acts=True)
+    _common(recorder, acts=True, records=True)
     recorder.add_argument("targets", nargs="*", metavar="COURSE_ID STEP")
     recorder.add_argument("--data", help="payload JSON file, or - for standard input")
     recorder.add_argument("--schema", metavar="STEP", help="print the JSON schema of a step's payload")
@@ -352,7 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name in ("hold", "release", "withdraw", "reassign"):
         step = sub.add_parser(name, help=f"{name} a course")
-        _common(step, acts=True)
+        _common(step, acts=True, records=True)
         step.add_argument("course_id")
         if name in ("hold", "withdraw"):
             step.add_argument("--reason", required=True, help="reason code, e.g. patient_request")
@@ -418,6 +434,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     except CourseNotFound as missing:
         print(f"error: {missing}", file=sys.stderr)
         return UNKNOWN_COURSE
+    except StepTimedOut as unanswered:
+        print(f"error: {unanswered}", file=sys.stderr)
+        return FAILED
     except Exception as error:  # noqa: BLE001 - anything else is exit 1 with its kind, not a traceback
         print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
         return FAILED

@@ -66,6 +66,8 @@ from course.events import (
 from course.rules import (
     at_or_above,
     ineligibility_reasons,
+    integration_already_recorded,
+    maintenance_already_recorded,
     missing_before_first_dose,
     review_reasons,
     role_refusal,
@@ -178,6 +180,11 @@ def _decide_step(state: CourseState, command: Command, now: datetime) -> list[Do
                 "held_in_future",
                 "An integration session cannot be recorded before it has been held.",
             )
+            require(
+                not integration_already_recorded(state, command.modality, command.held_at),
+                "already_recorded",
+                "An integration session of this modality at this time is already recorded for this course.",
+            )
             return [IntegrationSessionRecorded(**command.model_dump(exclude={"step"}))]
         case RecordMaintenancePlan():
             return _maintenance_plan(state, command, now)
@@ -187,6 +194,11 @@ def _decide_step(state: CourseState, command: Command, now: datetime) -> list[Do
                 command.held_at <= now + _CLOCK_SKEW,
                 "held_in_future",
                 "A maintenance session cannot be recorded before it has been held.",
+            )
+            require(
+                not maintenance_already_recorded(state, command.held_at),
+                "already_recorded",
+                "A maintenance session at this time is already recorded for this course.",
             )
             assert state.maintenance_interval_days is not None
             next_due = command.held_at + state.policy.day_length * state.maintenance_interval_days
@@ -253,6 +265,12 @@ def _plan(state: CourseState, command: RecordDosingPlan) -> list[DomainEvent]:
 
 
 def _ready_to_dose(state: CourseState, session_number: int) -> None:
+    # A repeat of a finished session (a form sent twice) says so, whatever phase the course is in now.
+    require(
+        session_number > state.sessions_completed,
+        "already_recorded",
+        f"Dosing session {session_number} is already recorded for this course.",
+    )
     if state.phase in (Phase.ASSESSMENT, Phase.PREPARATION):
         raise RuleViolation(
             "preparation_incomplete",

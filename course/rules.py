@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from course.commands import (
     BloodPressure,
     Contraindication,
     InsuranceStatus,
+    Modality,
     PatientResponse,
     RecordDosingSession,
     Role,
@@ -74,6 +77,17 @@ def ineligibility_reasons(
     if at_or_above(reading, threshold):
         reasons.append("bp_above_threshold")
     return reasons
+
+
+def integration_already_recorded(state: CourseState, modality: Modality, held_at: datetime) -> bool:
+    """One therapist cannot hold two sessions of one modality at the same moment: the same
+    modality at the same instant (whatever offset it was written in) is the same session sent again."""
+    return (modality, held_at) in state.integration_sessions_held
+
+
+def maintenance_already_recorded(state: CourseState, held_at: datetime) -> bool:
+    """A patient has one maintenance session at a time: the same instant is the same session."""
+    return held_at in state.maintenance_sessions_held
 
 
 def review_reasons(session: RecordDosingSession) -> list[str]:

@@ -9,7 +9,15 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
-from course.commands import Condition, Contraindication, InsuranceStatus, MaintenanceKind, PatientShare, Route
+from course.commands import (
+    Condition,
+    Contraindication,
+    InsuranceStatus,
+    MaintenanceKind,
+    Modality,
+    PatientShare,
+    Route,
+)
 from course.events import (
     AssessmentRecorded,
     CandidacyConfirmed,
@@ -117,14 +125,19 @@ class CourseState(BaseModel):
     integration_since_last_dose: bool = True
     post_series_integration_sessions: int = 0
     last_integration_at: AwareDatetime | None = None
+    # What makes a session the same session again (a form sent twice, from two tablets): the
+    # decider refuses these as already recorded. Defaults keep older snapshots loadable.
+    integration_sessions_held: list[tuple[Modality, AwareDatetime]] = []
 
     maintenance_kind: MaintenanceKind | None = None
     maintenance_interval_days: int | None = None
     maintenance_due_at: AwareDatetime | None = None
     maintenance_sessions: int = 0
+    maintenance_sessions_held: list[AwareDatetime] = []
     needs_review: bool = False
 
     on_hold: bool = False
+    holds_placed: int = 0
     hold_reason: str | None = None
     held_since: AwareDatetime | None = None
     # Reminders and deadlines move back by the time spent on hold: a paused course should not
@@ -265,10 +278,11 @@ def _changes(state: CourseState, event: DomainEvent, at: datetime) -> dict[str, 
                 "current_dose_mg_per_kg": dose or state.current_dose_mg_per_kg,
                 "current_route": route or state.current_route,
             }
-        case IntegrationSessionRecorded(gad7=gad7):
+        case IntegrationSessionRecorded(modality=modality, held_at=held_at, gad7=gad7):
             after_series = state.series_completed_at is not None
             return {
                 "integration_sessions": state.integration_sessions + 1,
+                "integration_sessions_held": [*state.integration_sessions_held, (modality, held_at)],
                 "post_series_integration_sessions": state.post_series_integration_sessions + (1 if after_series else 0),
                 "integration_since_last_dose": True,
                 "last_integration_at": at,
@@ -299,10 +313,11 @@ def _changes(state: CourseState, event: DomainEvent, at: datetime) -> dict[str, 
                 "overdue": _clear_overdue(state, "maintenance"),
                 "needs_review": False,
             }
-        case MaintenanceSessionRecorded(gad7=gad7, next_due_at=due):
+        case MaintenanceSessionRecorded(held_at=held_at, gad7=gad7, next_due_at=due):
             threshold = state.policy.gad7_review_threshold
             return {
                 "maintenance_sessions": state.maintenance_sessions + 1,
+                "maintenance_sessions_held": [*state.maintenance_sessions_held, held_at],
                 "maintenance_due_at": due,
                 "maintenance_hold_mark": state.hold_credit,
                 "overdue": _clear_overdue(state, "maintenance"),
@@ -312,7 +327,7 @@ def _changes(state: CourseState, event: DomainEvent, at: datetime) -> dict[str, 
         case MaintenanceOverdue(key=key):
             return {"overdue": [*state.overdue, key], "fired": [*state.fired, key]}
         case HoldPlaced(reason=reason):
-            return {"on_hold": True, "hold_reason": reason, "held_since": at}
+            return {"on_hold": True, "holds_placed": state.holds_placed + 1, "hold_reason": reason, "held_since": at}
         case HoldReleased():
             held = at - state.held_since if state.held_since else timedelta(0)
             return {"on_hold": False, "hold_reason": None, "held_since": None, "hold_credit": state.hold_credit + held}

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     # about 2,000 events) on its next task, which maintenance courses have every few months.
     worker_max_cached_workflows: int = 1000
     temporal_ui_port: int = 8233
+    # How long `course record` (and hold, release, ...) waits for a course's answer before saying
+    # so, naming the request id to retry with; with no worker polling, "no worker is serving courses".
+    step_deadline_seconds: float = 30.0
 
     # Payload encryption (worker/codec.py): `id:base64key,...` and the id new payloads use.
     # Unset keys: a local keyring file under course_data_dir (development only).

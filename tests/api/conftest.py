@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import re
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +31,7 @@ STAFF = {
     Role.THERAPIST: Actor(id="th-api", role=Role.THERAPIST),
     Role.OPERATIONS: Actor(id="ops-api", role=Role.OPERATIONS),
 }
+STEP_PATH = re.compile(r"^/courses/[^/]+/(steps/[^/]+|hold|release|withdraw|reassign)$")
 ASSESSMENT = {
     "blood_pressure": {"systolic": 128, "diastolic": 82},
     "heart_rate": 72,
@@ -50,8 +53,14 @@ class Clinic:
     def auth(self, role: Role) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[role]}"}
 
-    async def call(self, method: str, path: str, role: Role = Role.PRESCRIBER, **kwargs: Any) -> httpx.Response:
+    async def call(
+        self, method: str, path: str, role: Role = Role.PRESCRIBER, *, keyed: bool = True, **kwargs: Any
+    ) -> httpx.Response:
+        """A step gets a fresh Idempotency-Key (one per request, as a client makes one per form)
+        unless the test sends its own, or none (`keyed=False`)."""
         headers = {**self.auth(role), **kwargs.pop("headers", {})}
+        if keyed and method == "POST" and STEP_PATH.match(path) and "Idempotency-Key" not in headers:
+            headers["Idempotency-Key"] = str(uuid.uuid4())
         return await self.http.request(method, path, headers=headers, **kwargs)
 
     async def open(self, **changes: Any) -> str:

@@ -50,7 +50,8 @@ async def test_a_refused_step_shows_the_rules_message_and_a_bad_form_its_fields(
     await clinic.step(course, "assessment", Role.PRESCRIBER, ASSESSMENT)
     await _sign_in(clinic, Role.NURSE)
     outdated = await clinic.http.post(
-        f"/console/courses/{course}/steps/consent", data={"form_version": "2019-01", "signed_at": "2026-01-05T09:30"}
+        f"/console/courses/{course}/steps/consent",
+        data={"form_version": "2019-01", "signed_at": "2026-01-05T09:30", "request_id": "consent-form-1"},
     )
     assert outdated.status_code == 409
     assert "Not recorded:" in outdated.text and "2026-01" in outdated.text

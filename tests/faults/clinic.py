@@ -88,7 +88,10 @@ class Clinic:
 
     async def record(self, course: str, command: ClinicianCommand, actor: Actor, request_id: str) -> CourseView:
         return await self._call(
-            workflow_id(course), request_id, lambda: self.client.record(course, command, actor, request_id=request_id)
+            workflow_id(course),
+            request_id,
+            # The clinic's own budget for a step is the client's deadline too.
+            lambda: self.client.record(course, command, actor, request_id=request_id, within=self.step_timeout),
         )
 
     async def _call(self, stream: str, what: str, attempt: Callable[[], Awaitable[T]]) -> T:

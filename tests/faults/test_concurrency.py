@@ -5,7 +5,9 @@ tablets, a retried booking, and two steps that break a rule).
 What it proves: handlers interleave while appends run, yet every accepted step is stored once,
 in versions without gaps; a step that the validator let through but that a step ahead of it
 made invalid is rejected under the lock and leaves nothing; rejected steps leave nothing; both
-workers carry the load.
+workers carry the load. The server admits 10 updates in flight per course: the rest are told
+RESOURCE_EXHAUSTED, which the course client absorbs by sending them again (bounded, jittered),
+so every caller gets the step's own answer, never the raw RPC error.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
+from temporalio.service import RetryConfig
 
-from cli.client import StepRejected
+from cli.client import CourseClient, StepRejected
 from course.events import SessionScheduled
 from course.policy import CoursePolicy
 from tests import story
@@ -80,8 +83,58 @@ async def test_bursts_of_steps_on_two_workers_are_each_stored_once_in_order(rig:
     print(
         f"\nconcurrency: {COURSES} courses x {SESSIONS + 7} steps at once (peak {clinic.peak_in_flight} in flight) "
         f"on 2 workers; {interleaved} steps accepted by the validator then rejected under the lock; "
-        f"workflow task failures {dict(audit.workflow_task_failures) or 'none'}"
+        f"workflow task failures {dict(audit.workflow_task_failures) or 'none'}; "
+        f"steps sent again {dict(clinic_client.resends) or 'none'}"
     )
+
+
+async def test_twenty_steps_at_one_course_at_once_are_all_answered_without_a_raw_rpc_error(rig: Rig) -> None:
+    """Twice the server's in-flight limit at one course: the whole calendar booked and eight
+    integration sessions entered at the same moment, while its worker restarts (a deploy), so
+    none can finish and the server refuses every step past the tenth. Each caller still gets its
+    own answer once the worker is back.
+
+    The SDK's own RPC retries sometimes absorb RESOURCE_EXHAUSTED and sometimes run out (a loaded
+    CI machine): this client has none, so the course client alone must carry the burst."""
+    (worker,) = await rig.started("worker")
+    temporal = rig.client.temporal
+    bare = await Client.connect(
+        temporal.service_client.config.target_host,
+        namespace=temporal.namespace,
+        data_converter=temporal.data_converter,
+        retry_config=RetryConfig(max_retries=0),
+    )
+    client = CourseClient(bare, rig.queue)
+    clinic = Clinic(client, rig.ledger)
+    course = await _prepared(clinic, "pt-burst-20")
+    rig.ledger.courses += 1
+    worker.terminate()
+    assert await worker.exited(within=30) == 0
+
+    later = datetime.now(UTC) + timedelta(days=2)
+    held = datetime.now(UTC) - timedelta(days=1)
+    steps = [
+        clinic.record(course, story.schedule(n, later + timedelta(days=n)), story.OPERATIONS, f"{course}:book-{n}")
+        for n in range(1, SESSIONS + 1)
+    ] + [
+        clinic.record(course, story.integration(held + timedelta(hours=n)), story.THERAPIST, f"{course}:int-{n}")
+        for n in range(8)
+    ]
+    burst = asyncio.gather(*steps, return_exceptions=True)
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + 30
+    while not client.resends["RESOURCE_EXHAUSTED"]:
+        assert loop.time() < give_up, f"the burst never reached the server's in-flight limit: {dict(client.resends)}"
+        await asyncio.sleep(0.05)
+    worker.start()
+    await worker.ready(temporal)
+
+    results = await burst
+    raw = [repr(r) for r in results if isinstance(r, BaseException)]
+    assert not raw, raw  # no RPCError, no timeout, no rule refusal: every step was valid and answered
+    expected = PREPARED + Counter({"SessionScheduled": SESSIONS, "IntegrationSessionRecorded": 8})
+    await rig.audit.course(course, expected, timers=False)
+    print(f"\nburst of 20 at one course: steps sent again {dict(client.resends)}")
 
 
 async def _prepared(clinic: Clinic, patient: str) -> str:
@@ -94,8 +147,13 @@ async def _prepared(clinic: Clinic, patient: str) -> str:
 
 
 async def _burst(clinic: Clinic, course: str) -> dict[str, list[str]]:
-    """Nineteen steps to one course at the same moment; what each came back with."""
+    """Nineteen steps to one course at the same moment; what each came back with. The three
+    check-ins go first, so all three are admitted together and their validators all pass before
+    the first is stored: two of them are then refused under the lock."""
     later = datetime.now(UTC) + timedelta(days=2)
+    check_in = [
+        clinic.record(course, story.check_in(1), story.NURSE, f"{course}:check-in-tablet-{t}") for t in range(3)
+    ]
     schedule = [
         clinic.record(course, story.schedule(n, later + timedelta(days=n)), story.OPERATIONS, f"{course}:book-{n}")
         for n in range(1, SESSIONS + 1)
@@ -104,19 +162,16 @@ async def _burst(clinic: Clinic, course: str) -> dict[str, list[str]]:
         clinic.record(course, story.schedule(1, later + timedelta(days=1)), story.OPERATIONS, f"{course}:book-1")
         for _ in range(2)
     ]
-    check_in = [
-        clinic.record(course, story.check_in(1), story.NURSE, f"{course}:check-in-tablet-{t}") for t in range(3)
-    ]
     invalid = [
         clinic.record(course, story.schedule(SESSIONS + 1, later), story.OPERATIONS, f"{course}:book-13"),
         clinic.record(course, story.integration(later), story.THERAPIST, f"{course}:integration-tomorrow"),
     ]
-    results = await asyncio.gather(*schedule, *check_in, *invalid, return_exceptions=True)
+    results = await asyncio.gather(*check_in, *schedule, *invalid, return_exceptions=True)
     codes = [_code(r) for r in results]
     return {
-        "schedule": codes[: len(schedule)],
-        "check-in": codes[len(schedule) : len(schedule) + 3],
-        "invalid": sorted(codes[len(schedule) + 3 :]),
+        "check-in": codes[:3],
+        "schedule": codes[3 : 3 + len(schedule)],
+        "invalid": sorted(codes[3 + len(schedule) :]),
     }
 
 

@@ -166,3 +166,68 @@ async def test_the_schema_of_each_step_is_printed_for_form_builders(cli: Cli) ->
     schema = json.loads(result.out)
     assert set(schema["required"]) == {"session_number", "vitals", "ride_home_arranged"}
     assert (await cli("record", "--schema", "nope")).code == 2
+
+
+async def _opened(cli: Cli, patient: str) -> str:
+    opened = await cli(
+        "open", "--patient", patient, "--clinician", "dr-ames", "--self-pay", "--json", role="operations"
+    )
+    assert opened.code == 0, opened.err
+    return str(opened.json()["course_id"])
+
+
+async def _types(cli: Cli, course: str) -> list[str]:
+    events = await cli("events", course, "--json")
+    assert events.code == 0, events.err
+    return [e["type"] for e in events.json()]
+
+
+async def test_the_same_command_sent_twice_is_recorded_once_and_a_new_request_id_records_again(cli: Cli) -> None:
+    course = await _opened(cli, "pt-cli-3")
+    assert (await cli("record", course, "assessment", "--data", cli.payload("a", story.assessment()))).code == 0
+    goals = '{"goals": "Fewer panic episodes at work"}'
+    for _ in range(2):  # a clinician who saw no answer runs the command again
+        again = await cli("record", course, "intentions", "--data", "-", stdin=goals, role="therapist")
+        assert again.code == 0, again.err
+    assert (await _types(cli, course)).count("IntentionsRecorded") == 1
+    # Another actor, or an explicit new request id, is a new request.
+    other = await cli("record", course, "intentions", "--data", "-", stdin=goals, role="nurse")
+    fresh = await cli(
+        "record", course, "intentions", "--data", "-", "--request-id", "r-2", stdin=goals, role="therapist"
+    )
+    assert other.code == fresh.code == 0, (other.err, fresh.err)
+    assert (await _types(cli, course)).count("IntentionsRecorded") == 3
+
+
+async def test_a_second_hold_with_the_same_reason_and_its_release_are_each_recorded(cli: Cli) -> None:
+    """Identical commands that recur on purpose are told apart by the course's moment, not lost."""
+    course = await _opened(cli, "pt-cli-4")
+    for _ in range(2):
+        for command in (["hold", course, "--reason", "patient_travel"], ["hold", course, "--reason", "patient_travel"]):
+            held = await cli(*command, "--json", role="operations")  # the second is a retry: applied once
+            assert held.code == 0 and held.json()["flags"]["on_hold"] is True, held.err
+        released = await cli("release", course, "--json", role="operations")
+        assert released.code == 0 and released.json()["flags"]["on_hold"] is False, released.err
+        retried = await cli("release", course, "--json", role="operations")  # a retry after it took effect
+        assert retried.code == 0 and retried.json()["version"] == released.json()["version"], retried.err
+    types = await _types(cli, course)
+    assert types.count("HoldPlaced") == types.count("HoldReleased") == 2
+
+
+async def test_with_no_worker_serving_courses_the_cli_says_so_and_exits_1(cli: Cli) -> None:
+    unserved = Cli({**cli.environ, "COURSE_TASK_QUEUE": task_queue(), "STEP_DEADLINE_SECONDS": "2"}, cli.tmp)
+    course = await _opened(unserved, "pt-cli-5")  # opening needs no worker: the course waits for one
+    loop = asyncio.get_running_loop()
+    for command in (
+        ["record", course, "assessment", "--data", cli.payload("a", story.assessment())],
+        ["hold", course, "--reason", "patient_travel"],  # derives its id from the course's state first
+        ["withdraw", course, "--reason", "patient_request", "--wait", "1", "--request-id", "w-1"],
+    ):
+        started = loop.time()
+        result = await unserved(*command)
+        took = loop.time() - started
+        assert result.code == 1, (command, result.err)
+        assert "no worker is serving courses" in result.err, result.err
+        assert "Traceback" not in result.err and "RPCError" not in result.err
+        assert took < 20, took  # the wait is bounded (2 s here, then a few describe calls)
+    assert "retry with request id w-1" in result.err

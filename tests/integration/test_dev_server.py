@@ -57,7 +57,8 @@ async def test_every_step_lands_once_in_postgres_and_matches_the_workflow(stack:
         await client.record(course, story.dose(n), story.NURSE, request_id=f"dose-{course}-{n}")
         # The same request again (a retried CLI call) is applied once.
         await client.record(course, story.dose(n), story.NURSE, request_id=f"dose-{course}-{n}")
-        await client.record(course, story.integration(now), story.THERAPIST)
+        # Each a session of its own (the same instant again would be the same session).
+        await client.record(course, story.integration(now - timedelta(minutes=n)), story.THERAPIST)
     await client.record(course, story.integration(now), story.THERAPIST)
     await client.record(course, story.maintenance_plan(), story.PRESCRIBER)
     await client.record(course, story.maintenance_session(now), story.NURSE)
