@@ -26,6 +26,7 @@ COPY activities ./activities
 COPY worker ./worker
 COPY cli ./cli
 COPY api ./api
+COPY trust ./trust
 COPY migrations ./migrations
 RUN python -m pip wheel --no-deps --no-build-isolation --wheel-dir /wheels . \
  && /opt/venv/bin/pip install --no-deps /wheels/*.whl \

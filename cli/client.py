@@ -26,9 +26,12 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from cli.request_ids import derived_request_id
 from course.commands import Actor, ClinicianCommand, StepRequest
+from course.provenance import CommandSignature
 from course.repeats import RECURRING_STEPS, occasion
 from course.state import CourseState
 from course.view import CourseView
+from trust import keys
+from trust.signing import Signer
 from workflows.inputs import TASK_QUEUE, OpenCourse, workflow_id
 from workflows.treatment_course import TreatmentCourseWorkflow
 from workflows.ui_text import for_operations
@@ -127,8 +130,18 @@ def details_for(request: OpenCourse) -> str:
 
 
 class CourseClient:
-    def __init__(self, client: Client, task_queue: str = TASK_QUEUE, *, step_deadline: float = 60.0) -> None:
+    def __init__(
+        self,
+        client: Client,
+        task_queue: str = TASK_QUEUE,
+        *,
+        step_deadline: float = 60.0,
+        signer: Signer | None = None,
+    ) -> None:
         self._client = client
+        # Signs each step as the actor given (trust/signing.py); None: the process's configured
+        # signer (trust/keys.py), if any. Whoever holds a Signer is an edge: only the API should.
+        self._signer = signer
         self._task_queue = task_queue
         self.step_deadline = step_deadline
         # How often a step was sent again, by the server's answer: RESOURCE_EXHAUSTED (the in-flight
@@ -174,11 +187,25 @@ class CourseClient:
         try:
             if update_id is None:
                 update_id = await self._derive(course, command, actor, give_up)
-            return await self._update(course, StepRequest(command=command, actor=actor), update_id, give_up)
+            request = StepRequest(command=command, actor=actor, signature=self._sign(course, update_id, command, actor))
+            return await self._update(course, request, update_id, give_up)
         except _Unanswered as unanswered:
             if not unanswered.taken and await self.serving() is False:
                 raise NoWorkerServing(update_id, seconds, self._task_queue) from None
             raise StepTimedOut(update_id, seconds) from None
+
+    def _sign(self, course: UUID, update_id: str, command: ClinicianCommand, actor: Actor) -> CommandSignature | None:
+        signer = self._signer or keys.signer()
+        if signer is None:
+            return None  # the worker refuses it if it checks signatures: it says `unsigned`
+        return signer.sign(
+            course_id=str(course),
+            update_id=update_id,
+            actor_id=actor.id,
+            role=actor.role.value,
+            step=command.step,
+            payload=command.model_dump(mode="json"),
+        )
 
     async def _derive(self, course: UUID, command: ClinicianCommand, actor: Actor, give_up: float) -> str:
         if command.step not in RECURRING_STEPS:

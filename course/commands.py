@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, field_validator, model_validator
 
 from course.messages import AS_PEOPLE_SEND_IT, BETWEEN_VERSIONS
+from course.provenance import CommandSignature
 
 
 class Role(StrEnum):
@@ -407,3 +408,6 @@ class StepRequest(BaseModel):
 
     command: ClinicianCommand
     actor: Actor
+    # The edge's proof that `actor` sent this very command (trust.signing); workers with keys
+    # configured refuse a step without it.
+    signature: CommandSignature | None = None

@@ -26,6 +26,7 @@ from course.commands import (
 )
 from course.messages import BETWEEN_VERSIONS
 from course.policy import CoursePolicy
+from course.provenance import CommandSignature
 from course.upcasting import upcast
 
 # 2: ReminderSent carries session_number and subject_at (course/upcasting.py lifts version 1).
@@ -281,6 +282,10 @@ class EventMetadata(BaseModel):
     workflow_id: str
     run_id: str
     schema_version: int = SCHEMA_VERSION
+    # A clinician's step: the edge's signature over the command, and (on the batch's first event)
+    # the command itself, so `course verify` can check the signature and re-decide the events.
+    signature: CommandSignature | None = None
+    command: dict[str, Any] | None = None
 
 
 class EventEnvelope(BaseModel):

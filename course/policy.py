@@ -140,6 +140,9 @@ class CoursePolicy(BaseModel):
     # Seconds per "maintenance day": lets a benchmark or demo run a 90-day interval in minutes.
     # The clinic never sets it; it exists so interval_days stays the clinical unit everywhere.
     day_length: Duration = timedelta(days=1)
+    # How long a signed step stays acceptable after the clinic's API signed it: a copied or
+    # delayed command is refused after this.
+    command_window: Duration = timedelta(minutes=5)
 
     @model_validator(mode="after")
     def _coherent(self) -> CoursePolicy:

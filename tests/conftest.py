@@ -19,12 +19,24 @@ import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
 from cli.client import CourseClient
+from trust import keys
+from trust.signing import KeyRing, Signer
 from worker.binaries import temporal_cli, temporal_test_server
 from worker.cluster import register_search_attributes
 from worker.converter import data_converter
 from worker.database import create_pool, migrate
 from worker.dev import SQLITE_PRAGMAS
 from workflows import search_attributes
+
+# Every test process acts as the clinic's API: one signing key for the session, its public half
+# the only key workers accept. Subprocesses (the CLI, `course worker`) inherit them by environment.
+if "SIGNING_KEY" not in os.environ:
+    _signer = Signer.generate("test")
+    os.environ["SIGNING_KEY"] = _signer.private_setting()
+    os.environ["VERIFY_KEYS"] = _signer.public_setting()
+keys.configure(
+    ring=KeyRing.from_setting(os.environ["VERIFY_KEYS"]), signer=Signer.from_setting(os.environ["SIGNING_KEY"])
+)
 
 
 def _local_postgres_up() -> bool:

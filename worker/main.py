@@ -15,6 +15,7 @@ from typing import Any
 import structlog
 from temporalio.client import Client
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.channels import ConsoleChannel, SmtpChannel
 from activities.contacts import PostgresContactDirectory
@@ -24,6 +25,7 @@ from activities.notifications import NotificationActivities, PostgresOutbox
 from activities.ports import Channel, Contact, ContactDirectory, EligibilityProvider, EventStore, Outbox
 from activities.templates import Clinic
 from activities.x12 import X12HttpProvider
+from trust import keys
 from worker import telemetry
 from worker.cluster import missing_search_attributes, registration_commands
 from worker.converter import data_converter
@@ -118,11 +120,25 @@ def build_worker(
         graceful_shutdown_timeout=timedelta(seconds=graceful_shutdown),
         max_cached_workflows=max_cached_workflows,
         activity_executor=ThreadPoolExecutor(max_workers=4),
+        workflow_runner=workflow_runner(),
     )
 
 
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The default sandbox, with `cryptography` passed through: the update validator verifies
+    signatures (trust/signing.py), and a Rust extension module imported a second time inside
+    the sandbox aborts the process (PyO3 modules initialise once per interpreter)."""
+    restrictions = SandboxRestrictions.default.with_passthrough_modules("cryptography")
+    return SandboxedWorkflowRunner(restrictions=restrictions)
+
+
 async def connect(settings: Settings) -> Client:
-    """The Temporal client: TLS/mTLS and API key from the settings, SDK metrics when METRICS_BIND is set."""
+    """The Temporal client: TLS/mTLS and API key from the settings, SDK metrics when METRICS_BIND is set.
+
+    Also the process's signing keys (trust/keys.py): every process that talks to courses (worker,
+    API, CLI) configures them here, once, from the same settings.
+    """
+    keys.configure_from_settings(settings)
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,

@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     # Unset keys: a local keyring file under course_data_dir (development only).
     payload_keys: SecretStr | None = None
     payload_key_id: str | None = None
+    # Signed steps (trust/signing.py): the edge's Ed25519 key `id:base64 seed` (the API; keep it
+    # off workers) and the public keys workers accept, `id:base64,...` (rotation: add the new
+    # key's public half everywhere, then switch SIGNING_KEY, then retire the old one). Neither
+    # set: a local key under course_data_dir (development only).
+    signing_key: SecretStr | None = None
+    verify_keys: str | None = None
     # Codec server for the Temporal UI (worker/codec_server.py): `staff_id:token,...`.
     # Unset tokens: one generated into course_data_dir/codec-token (development only).
     codec_tokens: SecretStr | None = None

@@ -56,9 +56,12 @@ with workflow.unsafe.imports_passed_through():
     from course.decider import decide
     from course.errors import RuleViolation
     from course.events import CourseOpened, DomainEvent, EventEnvelope, EventMetadata, ReminderSent
+    from course.provenance import CommandSignature
     from course.state import CourseState, evolve, fold
     from course.timing import DueItem, next_due
     from course.view import CourseView, checklist, view
+    from trust import keys
+    from trust.signing import SignatureRefused
     from workflows import search_attributes
     from workflows.inputs import WORKFLOW_TYPE, OpenCourse, workflow_id
     from workflows.ui_text import for_operations
@@ -177,7 +180,7 @@ class TreatmentCourseWorkflow:
             if self._already_applied(update):
                 return self._view()
             try:
-                await self._apply(request.command, request.actor, update)
+                await self._apply(request.command, request.actor, update, signature=request.signature)
             except RuleViolation as violation:
                 raise rejection(violation) from None
             except ActivityError as error:
@@ -194,6 +197,7 @@ class TreatmentCourseWorkflow:
 
     @record.validator
     def _validate_record(self, request: StepRequest) -> None:
+        self._check_signature(request)
         if self._already_applied(workflow.current_update_info()):
             return  # a retry of a step applied in an earlier run: answered with the current view
         if not self._ready:
@@ -204,6 +208,29 @@ class TreatmentCourseWorkflow:
             decide(self._state, request.command, request.actor, workflow.now())
         except RuleViolation as violation:
             raise rejection(violation) from None
+
+    def _check_signature(self, request: StepRequest) -> None:
+        """Refuse a step the clinic's API did not sign for this course, this request and this
+        staff member, or signed too long ago. Validators never run on replay, so the worker's
+        keys (configured at start-up, not in history) cannot make a history non-deterministic."""
+        ring = keys.ring()
+        if ring is None:
+            return  # this worker was started without VERIFY_KEYS (development and tests only)
+        update = workflow.current_update_info()
+        try:
+            ring.check(
+                request.signature,
+                course_id=str(self._state.course_id),
+                update_id=update.id if update is not None else None,
+                actor_id=request.actor.id,
+                role=request.actor.role.value,
+                step=request.command.step,
+                payload=request.command.model_dump(mode="json"),
+                now=workflow.now(),
+                window=self._state.policy.command_window,
+            )
+        except SignatureRefused as refused:
+            raise rejection(RuleViolation(refused.code, refused.message)) from None
 
     @workflow.signal
     def retry(self) -> None:
@@ -244,11 +271,25 @@ class TreatmentCourseWorkflow:
         events: list[DomainEvent],
         actor: Actor,
         update: workflow.UpdateInfo | None,
+        signature: CommandSignature | None = None,
+        *,
+        command: Command | None = None,
     ) -> list[EventEnvelope]:
         info = workflow.info()
         base = state.version if state is not None else 0
         metadata = EventMetadata(
-            actor=actor, update_id=update.id if update else None, workflow_id=info.workflow_id, run_id=info.run_id
+            actor=actor,
+            update_id=update.id if update else None,
+            workflow_id=info.workflow_id,
+            run_id=info.run_id,
+            signature=signature,
+        )
+        # The signed command rides on the batch's first event: `course verify` re-checks the
+        # signature over it and re-decides the batch from it.
+        first = (
+            metadata.model_copy(update={"command": command.model_dump(mode="json")})
+            if signature and command is not None
+            else metadata
         )
         stream_id = state.stream_id if state is not None else info.workflow_id
         return [
@@ -257,7 +298,7 @@ class TreatmentCourseWorkflow:
                 stream_id=stream_id,
                 version=base + offset,
                 occurred_at=workflow.now(),
-                metadata=metadata,
+                metadata=first if offset == 1 else metadata,
                 event=event,
             )
             for offset, event in enumerate(events, start=1)
@@ -308,13 +349,19 @@ class TreatmentCourseWorkflow:
         return True
 
     async def _apply(
-        self, command: Command, actor: Actor, update: workflow.UpdateInfo | None, *, again: bool = True
+        self,
+        command: Command,
+        actor: Actor,
+        update: workflow.UpdateInfo | None,
+        *,
+        again: bool = True,
+        signature: CommandSignature | None = None,
     ) -> None:
         """Decide, append, fold, then deliver reminders. The caller holds the lock."""
         events = decide(self._state, command, actor, workflow.now())
         if not events:
             return
-        envelopes = self._envelopes(self._state, events, actor, update)
+        envelopes = self._envelopes(self._state, events, actor, update, signature, command=command)
         reminders = [e.event for e in envelopes if isinstance(e.event, ReminderSent)]
         if not self._deliver_after_append:
             for reminder in reminders:  # the order of histories recorded before the patch
@@ -336,7 +383,7 @@ class TreatmentCourseWorkflow:
                     "The course changed while this step was being recorded. Look at the course again "
                     "and repeat the step if it is still needed.",
                 ) from None
-            await self._apply(command, actor, update, again=False)
+            await self._apply(command, actor, update, again=False, signature=signature)
             return
         if result.adopted:
             await self._reload()  # the same decision is stored under other ids: adopt the store's

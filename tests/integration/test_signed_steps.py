@@ -1,0 +1,137 @@
+"""Signed steps on the real stack: a raw Temporal client cannot act as a clinician.
+
+The client here holds the data converter (an attacker with the payload keys, the strongest case)
+but not the edge's signing key. Each forged step is refused by the update validator: nothing in
+the workflow's history (no accepted update) and nothing in PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+import pytest_asyncio
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
+
+from activities.eligibility import SelfPayProvider
+from activities.event_store import PostgresEventStore
+from activities.notifications import ConsoleChannel, PostgresOutbox
+from cli.client import CourseClient
+from course.commands import RecordIntentions, StepRequest
+from tests import story
+from tests.conftest import eligibility_known, task_queue
+from trust import keys
+from trust.signing import Signer
+from worker.main import activities_for, build_worker
+from workflows.inputs import workflow_id
+from workflows.treatment_course import TreatmentCourseWorkflow
+
+pytestmark = pytest.mark.integration
+
+STEP = RecordIntentions(goals="Fewer panic episodes at work")
+
+
+@pytest_asyncio.fixture
+async def client(dev_env: WorkflowEnvironment, pg_pool: asyncpg.Pool) -> AsyncIterator[CourseClient]:
+    queue = task_queue()
+    worker = build_worker(
+        dev_env.client,
+        queue,
+        activities_for(PostgresEventStore(pg_pool), SelfPayProvider(), PostgresOutbox(pg_pool), ConsoleChannel()),
+    )
+    async with worker:
+        yield CourseClient(dev_env.client, queue)
+
+
+async def _course(client: CourseClient) -> uuid.UUID:
+    course = await client.open(story.opening())
+    await eligibility_known(client, course)
+    await client.record(course, story.assessment(), story.PRESCRIBER, request_id=f"{course}-assessment")
+    return course
+
+
+def _signature(signer: Signer, course: uuid.UUID, update_id: str, now: datetime | None = None) -> object:
+    return signer.sign(
+        course_id=str(course),
+        update_id=update_id,
+        actor_id=story.THERAPIST.id,
+        role=story.THERAPIST.role.value,
+        step=STEP.step,
+        payload=STEP.model_dump(mode="json"),
+        now=now,
+    )
+
+
+async def _refused(client: CourseClient, course: uuid.UUID, request: StepRequest, update_id: str) -> str:
+    handle = client.temporal.get_workflow_handle_for(TreatmentCourseWorkflow.run, workflow_id(course))
+    with pytest.raises(WorkflowUpdateFailedError) as failed:
+        await handle.execute_update(TreatmentCourseWorkflow.record, request, id=update_id)
+    cause = failed.value.cause
+    assert isinstance(cause, ApplicationError) and cause.type == "RuleViolation"
+    return str(cause.details[0])
+
+
+async def _accepted_updates(client: CourseClient, course: uuid.UUID) -> list[str]:
+    history = await client.temporal.get_workflow_handle(workflow_id(course)).fetch_history()
+    accepted = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
+    return [
+        e.workflow_execution_update_accepted_event_attributes.accepted_request.meta.update_id
+        for e in history.events
+        if e.event_type == accepted
+    ]
+
+
+async def test_forged_steps_are_refused_before_history_or_postgresql(
+    client: CourseClient, pg_pool: asyncpg.Pool
+) -> None:
+    course, other = await _course(client), await _course(client)
+    edge = keys.signer()
+    assert edge is not None
+    before = await pg_pool.fetch("SELECT * FROM events WHERE stream_id = $1 ORDER BY version", workflow_id(course))
+    accepted_before = await _accepted_updates(client, course)
+
+    unsigned = StepRequest(command=STEP, actor=story.THERAPIST)
+    assert await _refused(client, course, unsigned, "forged-1") == "unsigned"
+
+    stranger = Signer.generate(edge.key_id)  # the right key id, another key
+    forged = unsigned.model_copy(update={"signature": _signature(stranger, course, "forged-2")})
+    assert await _refused(client, course, forged, "forged-2") == "bad_signature"
+
+    unknown = unsigned.model_copy(update={"signature": _signature(Signer.generate("nobody"), course, "forged-3")})
+    assert await _refused(client, course, unknown, "forged-3") == "unknown_key"
+
+    # A genuine signature, made for another course, replayed here with the same request id.
+    copied = unsigned.model_copy(update={"signature": _signature(edge, other, "forged-4")})
+    assert await _refused(client, course, copied, "forged-4") == "signed_for_another_course"
+
+    stale = datetime.now(UTC) - timedelta(minutes=10)
+    late = unsigned.model_copy(update={"signature": _signature(edge, course, "forged-5", stale)})
+    assert await _refused(client, course, late, "forged-5") == "signature_expired"
+
+    # An actor swapped into a genuinely signed step.
+    swapped = StepRequest(
+        command=STEP,
+        actor=story.PRESCRIBER,
+        signature=_signature(edge, course, "forged-6"),  # type: ignore[arg-type]
+    )
+    assert await _refused(client, course, swapped, "forged-6") == "bad_signature"
+
+    after = await pg_pool.fetch("SELECT * FROM events WHERE stream_id = $1 ORDER BY version", workflow_id(course))
+    assert after == before
+    assert await _accepted_updates(client, course) == accepted_before
+
+    # The same step through the edge (CourseClient signs as the staff member) is taken, and its
+    # events keep the signature and the command for `course verify`.
+    view = await client.record(course, STEP, story.THERAPIST, request_id="intentions-signed")
+    stored = await pg_pool.fetchrow(
+        "SELECT metadata FROM events WHERE stream_id = $1 AND version = $2", workflow_id(course), view.version
+    )
+    assert stored is not None
+    assert stored["metadata"]["signature"]["key_id"] == edge.key_id
+    assert stored["metadata"]["command"]["goals"] == STEP.goals

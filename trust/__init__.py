@@ -1,0 +1,1 @@
+"""Trust: signed commands, the keys that make and check them, and verifying stored events."""
