@@ -171,6 +171,43 @@ async def cmd_lifecycle(args: argparse.Namespace, settings: Settings) -> int:
     return await _record(args, settings, command)
 
 
+async def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
+    """Re-check stored events against the public keys (trust/verify.py)."""
+    from activities.event_store import PostgresEventStore  # noqa: PLC0415
+    from trust import keys  # noqa: PLC0415
+    from trust.verify import verify_stream  # noqa: PLC0415
+    from worker.database import create_pool, database_url  # noqa: PLC0415
+    from workflows.inputs import workflow_id  # noqa: PLC0415
+
+    if not args.all and not args.course_id:
+        raise InvalidInput("name a course (course verify COURSE_ID) or verify every course (--all)")
+    keys.configure_from_settings(settings)
+    ring = keys.ring()
+    assert ring is not None  # configure_from_settings always sets one
+    pool = await create_pool(database_url(settings.database_url, settings.course_data_dir), max_size=2)
+    try:
+        store = PostgresEventStore(pool)
+        if args.all:
+            streams = [r["stream_id"] for r in await pool.fetch("SELECT DISTINCT stream_id FROM events ORDER BY 1")]
+        else:
+            streams = [workflow_id(parse_course_id(args.course_id))]
+        results = [verify_stream(stream, await store.read(stream), ring) for stream in streams]
+    finally:
+        await pool.close()
+    failed = [r for r in results if not r.ok or (args.strict and r.unsigned_steps)]
+    lines = []
+    for r in results:
+        course = r.stream_id.removeprefix("course-")
+        counts = (
+            f"{r.events} events: {r.signed_steps} signed steps proven, {r.timer_batches} timer batches re-derived, "
+            f"{r.system_facts} system facts, {r.unsigned_steps} unsigned steps"
+        )
+        verdict = "ok" if r.ok else f"FAILED at version {r.failed_at}: {r.code} ({r.detail})"
+        lines.append(f"{course}  {verdict}; {counts}")
+    _print(args, [r.__dict__ for r in results], "\n".join(lines) or "no courses")
+    return FAILED if failed else OK
+
+
 async def cmd_signal(args: argparse.Namespace, settings: Settings) -> int:
     client = await _client(settings)
     if args.command == "retry":
@@ -306,6 +343,14 @@ def _common(parser: argparse.ArgumentParser, *, acts: bool = False, records: boo
         )
 
 
+def _verify_parser(sub: Any) -> None:
+    verifier = sub.add_parser("verify", help="re-check every stored event of a course against the signing keys")
+    _common(verifier)
+    verifier.add_argument("course_id", nargs="?")
+    verifier.add_argument("--all", action="store_true", help="every course in the event store")
+    verifier.add_argument("--strict", action="store_true", help="fail on steps stored before signing too")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="course", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -358,6 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
     staff_cmd.add_parser(sub)
     _common(sub.add_parser("dashboard", help="counts per phase, overdue items, courses needing review"))
 
+    _verify_parser(sub)
     for name, text in (
         ("retry", "a course that needs attention tries again now instead of after its pause"),
         ("resync", "a course loads its stream's head from the event store and adopts it"),
@@ -389,6 +435,7 @@ _ASYNC: dict[str, Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, i
     "withdraw": cmd_lifecycle,
     "reassign": cmd_lifecycle,
     "retry": cmd_signal,
+    "verify": cmd_verify,
     "resync": cmd_signal,
     "setup-cluster": cmd_setup_cluster,
     "dashboard": cmd_dashboard,

@@ -7,6 +7,9 @@ the workflow's history (no accepted update) and nothing in PostgreSQL.
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -28,6 +31,7 @@ from tests import story
 from tests.conftest import eligibility_known, task_queue
 from trust import keys
 from trust.signing import Signer
+from trust.verify import verify_stream
 from worker.main import activities_for, build_worker
 from workflows.inputs import workflow_id
 from workflows.treatment_course import TreatmentCourseWorkflow
@@ -135,3 +139,64 @@ async def test_forged_steps_are_refused_before_history_or_postgresql(
     assert stored is not None
     assert stored["metadata"]["signature"]["key_id"] == edge.key_id
     assert stored["metadata"]["command"]["goals"] == STEP.goals
+
+
+async def _verify_cli(pg_dsn: str, *args: str) -> tuple[int, str]:
+    env = {**os.environ, "DATABASE_URL": pg_dsn}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        "from cli.main import main; main()",
+        "verify",
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 120)
+    assert process.returncode is not None
+    return process.returncode, out.decode() + err.decode()
+
+
+async def test_course_verify_proves_a_course_and_names_the_version_altered_in_postgresql(
+    client: CourseClient, pg_pool: asyncpg.Pool, pg_dsn: str
+) -> None:
+    now = datetime.now(UTC)
+    course = await _course(client)
+    for index, (actor, command) in enumerate(story.preparation(now)):
+        await client.record(course, command, actor, request_id=f"{course}-prep-{index}")  # type: ignore[arg-type]
+    # Scheduled within the reminder lead: the reminder falls due at once (a timer batch).
+    await client.record(course, story.schedule(1, now + timedelta(hours=2)), story.NURSE, request_id=f"{course}-s1")
+    stream = workflow_id(course)
+
+    async def reminded() -> bool:
+        return bool(
+            await pg_pool.fetchval("SELECT count(*) FROM events WHERE stream_id=$1 AND type='ReminderSent'", stream)
+        )
+
+    for _ in range(300):
+        if await reminded():
+            break
+        await asyncio.sleep(0.1)
+    ring = keys.ring()
+    assert ring is not None
+    proven = verify_stream(stream, await PostgresEventStore(pg_pool).read(stream), ring)
+    assert proven.ok, proven
+    assert proven.signed_steps == 8 and proven.timer_batches >= 1 and proven.unsigned_steps == 0
+    code, out = await _verify_cli(pg_dsn, str(course))
+    assert code == 0 and " ok;" in out, out
+
+    # One byte of one stored event's data changed by someone with database access.
+    version = await pg_pool.fetchval(
+        "SELECT version FROM events WHERE stream_id = $1 AND type = 'IntentionsRecorded'", stream
+    )
+    await pg_pool.execute(
+        "UPDATE events SET data = jsonb_set(data, '{goals}', to_jsonb(replace(data->>'goals', 'F', 'G')))"
+        " WHERE stream_id = $1 AND version = $2",
+        stream,
+        version,
+    )
+    altered = verify_stream(stream, await PostgresEventStore(pg_pool).read(stream), ring)
+    assert (altered.failed_at, altered.code) == (version, "event_altered")
+    code, out = await _verify_cli(pg_dsn, str(course))
+    assert code == 1 and f"FAILED at version {version}: event_altered" in out, out
