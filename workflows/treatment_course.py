@@ -200,14 +200,21 @@ class TreatmentCourseWorkflow:
         self._check_signature(request)
         if self._already_applied(workflow.current_update_info()):
             return  # a retry of a step applied in an earlier run: answered with the current view
-        if not self._ready:
-            # The run has not loaded the stream's head yet (its first moments, or after a reset):
+        if not self._ready and self._state_may_be_behind():
+            # A run that has not loaded the stream's head yet (after continue-as-new or a reset):
             # this state may be behind, so the handler decides once it is loaded.
             return
         try:
             decide(self._state, request.command, request.actor, workflow.now())
         except RuleViolation as violation:
             raise rejection(violation) from None
+
+    def _state_may_be_behind(self) -> bool:
+        """A brand-new course's first run starts from its own opening, the truth; a continued run
+        starts from a snapshot and a reset run from its input, either of which the stream may
+        have moved past (a reset keeps the first run's id as `first_execution_run_id`)."""
+        info = workflow.info()
+        return not self._unsaved or info.run_id != info.first_execution_run_id
 
     def _check_signature(self, request: StepRequest) -> None:
         """Refuse a step the clinic's API did not sign for this course, this request and this
