@@ -173,10 +173,15 @@ class CodecHttp:
         return Response(HTTPStatus.OK, json_format.MessageToJson(Payloads(payloads=out), indent=None).encode())
 
     async def _decode_one(self, payload: Payload, staff: str) -> Payload:
+        # The UI sends payloads only, no workflow id (the protocol carries none): a payload bound
+        # to a course decrypts under the id it names, which the tag authenticates. So the UI shows
+        # what a course's payload really is, and a copy in another course shows as its origin's;
+        # refusing it there is the worker's job, which knows the course it reads for.
         try:
-            return (await self._codec.decode([payload]))[0]
+            return self._codec.unseal(payload)
         except PayloadCodecError as error:
-            # The rest of the page still decodes; this payload stays encrypted on screen.
+            # The rest of the page still decodes; this payload stays as it came (encrypted, or a
+            # plaintext payload some client sent without the codec, which the worker refused).
             log.warning("payload not decoded", staff=staff, reason=str(error))
             return payload
 
