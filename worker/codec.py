@@ -8,6 +8,11 @@ operations staff: the current-details checklist (see CLEAR_MESSAGE_TYPES) and th
 key id travels in clear metadata, so keys can rotate: new payloads use the current key, older ones
 stay readable as long as their key remains in the keyring.
 
+Each ciphertext is also bound to the workflow (the course) it was made for: the SDK hands the codec
+a serialization context naming the workflow id, and that id is authenticated data, so an encrypted
+command copied from one course's history into another does not decrypt there. With keys configured,
+a payload that arrives unencrypted is refused: only a client that skips the codec sends one.
+
 Keys come from `PAYLOAD_KEYS` (`id:base64key,...`) and `PAYLOAD_KEY_ID` (the current id). Without
 `PAYLOAD_KEYS` a local keyring file is used (or created) under the data folder: fine for a laptop,
 never for a clinic, where every worker and every CLI must share the same keys.
@@ -18,6 +23,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import copy
 import json
 import os
 import re
@@ -26,14 +32,20 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
 import structlog
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from google.protobuf.message import DecodeError
 from temporalio.api.common.v1 import Payload
-from temporalio.converter import PayloadCodec
+from temporalio.converter import (
+    ActivitySerializationContext,
+    PayloadCodec,
+    SerializationContext,
+    WithSerializationContext,
+    WorkflowSerializationContext,
+)
 
 from workflows.ui_text import is_for_operations
 
@@ -42,8 +54,21 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
+# Bound to a workflow: the authenticated data is the key id and the workflow id. Written whenever
+# the SDK gives a workflow id (every workflow and activity payload of a course).
+BOUND_ENCODING = b"binary/encrypted-for-workflow"
+# Bound to the key id only: every history written before the binding, and what context-free callers
+# (the codec server's /encode for the UI) write today. Still decrypts, so old courses stay readable.
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"
+# The workflow id a bound payload was made for, in clear: it is an opaque `course-<uuid>`, and it
+# lets callers without a serialization context (the codec server, audits of raw history) decrypt.
+# Only a hint: a worker authenticates the id its context gives, never this one.
+WORKFLOW_ID = "encryption-workflow-id"
+# What `decode` hands back in place of a payload it refused; the converter raises `PayloadRefused`
+# when a value is read from it (see `EncryptionCodec.decode` for why not raise in the codec).
+REFUSED_ENCODING = b"binary/refused"
+REFUSAL = "refusal"
 KEY_BYTES = 32  # AES-256
 NONCE_BYTES = 12  # the GCM standard nonce; random per payload
 TAG_BYTES = 16
@@ -72,9 +97,31 @@ class PayloadTampered(PayloadCodecError):
     def __init__(self, key_id: str) -> None:
         super().__init__(
             f"payload encrypted with key id {key_id!r} failed authentication: it was altered or "
-            "truncated, or the key stored under that id is not the one it was encrypted with"
+            "truncated, made for another course, or the key stored under that id is not the one it "
+            "was encrypted with"
         )
         self.key_id = key_id
+
+
+class PayloadForAnotherWorkflow(PayloadCodecError):
+    def __init__(self, key_id: str, made_for: str, read_in: str) -> None:
+        super().__init__(
+            f"payload encrypted with key id {key_id!r} was made for workflow {made_for!r}, not for "
+            f"{read_in!r}: it was copied from another course's history, or altered"
+        )
+        self.key_id = key_id
+
+
+class PlaintextRefused(PayloadCodecError):
+    def __init__(self) -> None:
+        super().__init__(
+            "payload is not encrypted: the client sending it is not using the payload codec "
+            "(connect with worker.converter.data_converter and the clinic's PAYLOAD_KEYS)"
+        )
+
+
+class PayloadRefused(PayloadCodecError):
+    """Raised where a refused payload is read as a value; carries the codec's reason only."""
 
 
 class KeyringError(ValueError):
@@ -106,34 +153,106 @@ def _operations_text(payload: Payload) -> bool:
         return False
 
 
-class EncryptionCodec(PayloadCodec):
-    def __init__(self, keyring: Keyring) -> None:
+def _left_in_clear(payload: Payload) -> bool:
+    """What `encode` leaves readable on purpose, so `decode` must accept it unencrypted too."""
+    if payload.metadata.get("encoding") == b"json/protobuf" and (
+        payload.metadata.get("messageType") in CLEAR_MESSAGE_TYPES
+    ):
+        return True
+    return _operations_text(payload)
+
+
+def _bound_data(key_id: bytes, workflow_id: str) -> bytes:
+    # Key ids hold no NUL (see _KEY_ID_PATTERN), so the split is unambiguous; the label keeps this
+    # distinct from the unbound form, whose authenticated data is the key id alone.
+    return b"workflow\0" + key_id + b"\0" + workflow_id.encode()
+
+
+def refused(error: PayloadCodecError) -> Payload:
+    return Payload(metadata={"encoding": REFUSED_ENCODING, REFUSAL: str(error).encode()})
+
+
+class EncryptionCodec(PayloadCodec, WithSerializationContext):
+    def __init__(self, keyring: Keyring, workflow_id: str | None = None) -> None:
         self._current = keyring.current_id
         self._ciphers = {key_id: AESGCM(key) for key_id, key in keyring.keys.items()}
+        self._workflow_id = workflow_id
+
+    def with_context(self, context: SerializationContext) -> Self:
+        # The SDK calls this for every activation, client call and activity: a shallow copy that
+        # shares the ciphers. Activities started by a course carry the course's workflow id too.
+        workflow_id = None
+        if isinstance(context, WorkflowSerializationContext | ActivitySerializationContext):
+            workflow_id = context.workflow_id
+        if workflow_id == self._workflow_id:
+            return self
+        bound = copy.copy(self)
+        bound._workflow_id = workflow_id
+        return bound
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
         return [self._encrypt(payload) for payload in payloads]
 
     async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
-        return [self._decrypt(payload) for payload in payloads]
+        """Decrypt; a payload that cannot be decrypted comes back as a refusal, not an exception.
+
+        The worker decodes a whole activation at once, and an exception there fails the workflow
+        task: Temporal retries it forever and the course is stuck behind one bad update. A refusal
+        is raised (`PayloadRefused`) only when the update's argument is read, before its
+        validator, so the SDK rejects that update and nothing reaches history; a refused payload
+        anywhere else (a missing key while replaying) still fails the task, as it must.
+        """
+        return [self._decode_or_refuse(payload) for payload in payloads]
+
+    def unseal(self, payload: Payload) -> Payload:
+        """Decrypt one payload or raise the reason (`PayloadCodecError`): for the codec server."""
+        encoding = payload.metadata.get("encoding")
+        if encoding == BOUND_ENCODING:
+            return self._decrypt_bound(payload)
+        if encoding == ENCODING:
+            key_id = payload.metadata.get(KEY_ID, b"")
+            return self._decrypt(payload, key_id, key_id)
+        if _left_in_clear(payload):
+            return payload
+        # Every payload this service writes goes through `encode`; plaintext comes only from a
+        # client without the codec, such as a raw SDK client speaking to the frontend directly.
+        raise PlaintextRefused()
+
+    def _decode_or_refuse(self, payload: Payload) -> Payload:
+        try:
+            return self.unseal(payload)
+        except PayloadCodecError as error:
+            # The reason names keys, workflow ids and the cause, never the payload's content.
+            log.warning("payload refused", workflow_id=self._workflow_id, reason=str(error))
+            return refused(error)
 
     def _encrypt(self, payload: Payload) -> Payload:
-        if payload.metadata.get("encoding") == b"json/protobuf" and (
-            payload.metadata.get("messageType") in CLEAR_MESSAGE_TYPES
-        ):
-            return payload
-        if _operations_text(payload):
+        if _left_in_clear(payload):
             return payload
         nonce = os.urandom(NONCE_BYTES)
         key_id = self._current.encode()
-        # The key id is authenticated data: moving ciphertext under another id fails to decrypt.
-        sealed = self._ciphers[self._current].encrypt(nonce, payload.SerializeToString(), key_id)
-        return Payload(metadata={"encoding": ENCODING, KEY_ID: key_id}, data=nonce + sealed)
+        cipher = self._ciphers[self._current]
+        if self._workflow_id is None:
+            # No workflow to bind to (the codec server encoding for the UI): the key id alone is
+            # authenticated, as before the binding; moving it under another id fails to decrypt.
+            sealed = cipher.encrypt(nonce, payload.SerializeToString(), key_id)
+            return Payload(metadata={"encoding": ENCODING, KEY_ID: key_id}, data=nonce + sealed)
+        sealed = cipher.encrypt(nonce, payload.SerializeToString(), _bound_data(key_id, self._workflow_id))
+        metadata = {"encoding": BOUND_ENCODING, KEY_ID: key_id, WORKFLOW_ID: self._workflow_id.encode()}
+        return Payload(metadata=metadata, data=nonce + sealed)
 
-    def _decrypt(self, payload: Payload) -> Payload:
-        if payload.metadata.get("encoding") != ENCODING:
-            return payload  # written before encryption was switched on: readable as it is
-        key_id = payload.metadata.get(KEY_ID, b"").decode(errors="replace")
+    def _decrypt_bound(self, payload: Payload) -> Payload:
+        key_id = payload.metadata.get(KEY_ID, b"")
+        made_for = payload.metadata.get(WORKFLOW_ID, b"").decode(errors="replace")
+        read_in = self._workflow_id or made_for  # without a context, the payload's own claim
+        if not read_in:
+            raise PayloadTampered(key_id.decode(errors="replace"))
+        if made_for and made_for != read_in:  # a stripped hint falls through to a failed tag
+            raise PayloadForAnotherWorkflow(key_id.decode(errors="replace"), made_for, read_in)
+        return self._decrypt(payload, key_id, _bound_data(key_id, read_in))
+
+    def _decrypt(self, payload: Payload, key_id_bytes: bytes, associated_data: bytes) -> Payload:
+        key_id = key_id_bytes.decode(errors="replace")
         cipher = self._ciphers.get(key_id)
         if cipher is None:
             raise UnknownPayloadKey(key_id)
@@ -141,7 +260,7 @@ class EncryptionCodec(PayloadCodec):
             raise PayloadTampered(key_id)
         nonce, sealed = payload.data[:NONCE_BYTES], payload.data[NONCE_BYTES:]
         try:
-            return Payload.FromString(cipher.decrypt(nonce, sealed, key_id.encode()))
+            return Payload.FromString(cipher.decrypt(nonce, sealed, associated_data))
         except (InvalidTag, DecodeError):
             raise PayloadTampered(key_id) from None
 

@@ -3,9 +3,10 @@
 Temporal's remote codec protocol: POST `/decode` and `/encode` take and return `{"payloads": [...]}`
 in protobuf JSON; the UI sends `X-Namespace` and, with "Pass the user access token", the
 `Authorization` header of its own sign-in. Staff authenticate with a personal bearer token
-(`CODEC_TOKENS`): the `temporal` CLI sends it with `--codec-auth "Bearer <token>"`; a browser signs in
-once at `/login` and the UI, with "Include cross-origin credentials", then sends the session cookie
-(the dev UI has no sign-in of its own, so there is no access token for it to pass).
+(`CODEC_TOKENS` holds only its sha256): the `temporal` CLI sends it with
+`--codec-auth "Bearer <token>"`; a browser signs in once at `/login` and the UI, with "Include
+cross-origin credentials", then sends the session cookie (the dev UI has no sign-in of its own, so
+there is no access token for it to pass).
 
 Standard library only (asyncio streams): one request per connection, bounded size and time.
 """
@@ -19,6 +20,7 @@ import hmac
 import html
 import json
 import secrets
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -45,6 +47,7 @@ SESSION_SECONDS = 8 * 3600  # one clinic shift, then sign in again
 MAX_BODY_BYTES = 16 * 1024 * 1024  # a page of history; Temporal caps one payload at 2 MiB
 READ_TIMEOUT_SECONDS = 15.0
 MIN_TOKEN_LENGTH = 16
+HASHED = "sha256:"  # a CODEC_TOKENS entry holding the token's hash, not the token
 ALLOWED_HEADERS = "Authorization, Content-Type, X-Namespace"
 
 
@@ -70,27 +73,59 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def parse_tokens(spec: str) -> dict[str, str]:
-    """`CODEC_TOKENS` (`staff_id:token,...`) as staff id -> token."""
-    tokens: dict[str, str] = {}
+def parse_tokens(spec: str) -> dict[str, bytes]:
+    """`CODEC_TOKENS` (`staff_id:sha256:<hex>,...`) as staff id -> sha256 of the staff member's token.
+
+    Only the hash need be configured, so the secret store and the process environment hold nothing
+    that signs anyone in. A plain `staff_id:token` entry (the format before hashing) still works,
+    hashed on reading, with a warning naming the staff id, until the operator replaces it.
+    """
+    tokens: dict[str, bytes] = {}
+    plain: list[str] = []
     for entry in filter(None, (part.strip() for part in spec.split(","))):
         staff, sep, token = entry.partition(":")
-        if not sep or not staff or len(token) < MIN_TOKEN_LENGTH:
-            raise ValueError(f"CODEC_TOKENS entries are `staff_id:token` with tokens of {MIN_TOKEN_LENGTH}+ characters")
-        tokens[staff] = token
+        if not sep or not staff:
+            raise ValueError("CODEC_TOKENS entries are `staff_id:sha256:<64 hex digits>`")
+        if token.startswith(HASHED):
+            try:
+                digest = bytes.fromhex(token.removeprefix(HASHED))
+            except ValueError:
+                digest = b""
+            if len(digest) != hashlib.sha256().digest_size:
+                raise ValueError(f"CODEC_TOKENS entry for {staff!r}: `sha256:` needs 64 hex digits")
+            tokens[staff] = digest
+        elif len(token) >= MIN_TOKEN_LENGTH:
+            tokens[staff] = _digest(token)
+            plain.append(staff)
+        else:
+            raise ValueError(
+                f"CODEC_TOKENS entries are `staff_id:sha256:<hex>` (or a plain token of {MIN_TOKEN_LENGTH}+ characters)"
+            )
     if not tokens:
         raise ValueError("CODEC_TOKENS is set but holds no tokens")
+    if plain:
+        log.warning(
+            "CODEC_TOKENS holds plain tokens; replace each with its hash (python -m worker.codec_server hash)",
+            staff=plain,
+        )
     return tokens
 
 
-def staff_tokens(settings: Settings) -> dict[str, str]:
+def staff_tokens(settings: Settings) -> dict[str, bytes]:
+    """Staff id -> sha256 of their token; in development, the one token in the data folder."""
     if settings.codec_tokens is not None:
         return parse_tokens(settings.codec_tokens.get_secret_value())
     path = settings.course_data_dir / DEV_TOKEN_FILE
+    # The developer pastes this token into /login, so the file keeps it whole (0600, local only).
     token, created = private_file(path, lambda: secrets.token_urlsafe(32) + "\n")
     if created:
         log.warning("created a local codec token; production must set CODEC_TOKENS", path=str(path))
-    return {DEV_STAFF_ID: token.strip()}
+    return {DEV_STAFF_ID: _digest(token.strip())}
+
+
+def token_entry(staff: str, token: str) -> str:
+    """The `CODEC_TOKENS` entry for a staff member's token: its hash, never the token."""
+    return f"{staff}:{HASHED}{_digest(token).hex()}"
 
 
 def dev_token_file(settings: Settings) -> Path | None:
@@ -110,9 +145,10 @@ def _digest(token: str) -> bytes:
 
 
 class CodecHttp:
-    def __init__(self, codec: EncryptionCodec, tokens: Mapping[str, str], origin: str, namespace: str) -> None:
+    def __init__(self, codec: EncryptionCodec, tokens: Mapping[str, bytes], origin: str, namespace: str) -> None:
+        """`tokens`: staff id -> sha256 of their token (see `parse_tokens`)."""
         self._codec = codec
-        self._tokens = [(staff, _digest(token)) for staff, token in tokens.items()]
+        self._tokens = list(tokens.items())
         self._origin = origin
         self._namespace = namespace
         self._sessions: dict[str, tuple[str, float]] = {}
@@ -173,10 +209,15 @@ class CodecHttp:
         return Response(HTTPStatus.OK, json_format.MessageToJson(Payloads(payloads=out), indent=None).encode())
 
     async def _decode_one(self, payload: Payload, staff: str) -> Payload:
+        # The UI sends payloads only, no workflow id (the protocol carries none): a payload bound
+        # to a course decrypts under the id it names, which the tag authenticates. So the UI shows
+        # what a course's payload really is, and a copy in another course shows as its origin's;
+        # refusing it there is the worker's job, which knows the course it reads for.
         try:
-            return (await self._codec.decode([payload]))[0]
+            return self._codec.unseal(payload)
         except PayloadCodecError as error:
-            # The rest of the page still decodes; this payload stays encrypted on screen.
+            # The rest of the page still decodes; this payload stays as it came (encrypted, or a
+            # plaintext payload some client sent without the codec, which the worker refused).
             log.warning("payload not decoded", staff=staff, reason=str(error))
             return payload
 
@@ -328,5 +369,17 @@ def main() -> None:
     asyncio.run(until_signalled(lambda stop: serve(settings, stop_event=stop)))
 
 
+def hash_tokens() -> None:
+    """`python -m worker.codec_server hash`: a new token per staff id given on stdin (one a line),
+    printed with the CODEC_TOKENS entry that holds only its hash. Hand the token to the person;
+    put the entry in the secret store."""
+    entries = []
+    for staff in filter(None, (line.strip() for line in sys.stdin)):
+        token = secrets.token_urlsafe(32)
+        print(f"{staff} token (give to them, once): {token}")
+        entries.append(token_entry(staff, token))
+    print("CODEC_TOKENS=" + ",".join(entries))
+
+
 if __name__ == "__main__":
-    main()
+    hash_tokens() if sys.argv[1:] == ["hash"] else main()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import hashlib
 import json
 import os
 import socket
@@ -20,9 +21,10 @@ import pytest
 import pytest_asyncio
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
+from temporalio.converter import WorkflowSerializationContext
 
 from worker.codec import EncryptionCodec, keyring_from_settings
-from worker.codec_server import dev_token_file, parse_tokens, serve, staff_tokens
+from worker.codec_server import dev_token_file, parse_tokens, serve, staff_tokens, token_entry
 from worker.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -78,7 +80,8 @@ async def server(tmp_path: Path) -> AsyncIterator[CodecServer]:
     settings = Settings(
         course_data_dir=tmp_path,
         payload_keys=f"2026-a:{base64.b64encode(os.urandom(32)).decode()}",
-        codec_tokens=f"nurse-7:{NURSE_TOKEN},prescriber-2:{PRESCRIBER_TOKEN}",
+        # The nurse's entry as production stores it (a hash); the prescriber's in the older plain form.
+        codec_tokens=f"{token_entry('nurse-7', NURSE_TOKEN)},prescriber-2:{PRESCRIBER_TOKEN}",
         codec_cors_origin=UI,
         temporal_namespace="clinic",
     )
@@ -181,13 +184,43 @@ async def test_malformed_requests_get_a_clear_status(server: CodecServer) -> Non
     assert (await server.call("POST", "/elsewhere", b"{}", Authorization=nurse)).status == 404
 
 
-def test_tokens_are_per_staff_member_and_a_short_one_is_refused() -> None:
-    assert parse_tokens(f" nurse-7:{NURSE_TOKEN} ,prescriber-2:{PRESCRIBER_TOKEN}") == {
-        "nurse-7": NURSE_TOKEN,
-        "prescriber-2": PRESCRIBER_TOKEN,
+async def test_a_payload_bound_to_its_course_decodes_for_the_ui_which_sends_no_workflow_id(
+    server: CodecServer,
+) -> None:
+    in_course = server.codec.with_context(WorkflowSerializationContext(namespace="clinic", workflow_id="course-A"))
+    [sealed] = await in_course.encode([goals()])
+    assert sealed.metadata["encoding"] == b"binary/encrypted-for-workflow"
+    reply = await server.decode([sealed], Authorization=f"Bearer {NURSE_TOKEN}", Origin=UI, X_Namespace="clinic")
+    assert reply.status == 200
+    assert json_format.ParseDict(reply.json(), Payloads()).payloads[:] == [goals()]
+
+
+async def test_a_payload_some_client_sent_unencrypted_is_shown_as_it_is_and_logged(
+    server: CodecServer, capfd: pytest.CaptureFixture[str]
+) -> None:
+    reply = await server.decode([goals()], Authorization=f"Bearer {NURSE_TOKEN}")
+    assert reply.status == 200
+    assert json_format.ParseDict(reply.json(), Payloads()).payloads[:] == [goals()]
+    out, err = capfd.readouterr()
+    assert "payload is not encrypted" in out + err and MARKER not in out + err
+
+
+def test_tokens_are_stored_as_hashes_per_staff_member_and_plain_ones_still_read(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    nurse = hashlib.sha256(NURSE_TOKEN.encode()).digest()
+    assert token_entry("nurse-7", NURSE_TOKEN) == f"nurse-7:sha256:{nurse.hex()}"
+    assert parse_tokens(f" nurse-7:sha256:{nurse.hex().upper()} ,prescriber-2:{PRESCRIBER_TOKEN}") == {
+        "nurse-7": nurse,
+        "prescriber-2": hashlib.sha256(PRESCRIBER_TOKEN.encode()).digest(),
     }
+    out, err = capfd.readouterr()
+    assert "prescriber-2" in out + err and "plain tokens" in out + err  # named, so it gets replaced
+    assert PRESCRIBER_TOKEN not in out + err
     with pytest.raises(ValueError, match="16"):
         parse_tokens("nurse-7:short")
+    with pytest.raises(ValueError, match="64 hex"):
+        parse_tokens("nurse-7:sha256:abc")
 
 
 def test_in_development_one_private_token_is_created_for_the_developer(tmp_path: Path) -> None:
@@ -195,4 +228,6 @@ def test_in_development_one_private_token_is_created_for_the_developer(tmp_path:
     tokens = staff_tokens(settings)
     assert dev_token_file(settings) == tmp_path / "codec-token"
     assert stat.S_IMODE((tmp_path / "codec-token").stat().st_mode) == 0o600
-    assert staff_tokens(settings) == tokens and len(tokens["developer"]) >= 32
+    token = (tmp_path / "codec-token").read_text().strip()
+    assert staff_tokens(settings) == tokens == {"developer": hashlib.sha256(token.encode()).digest()}
+    assert len(token) >= 32

@@ -8,18 +8,26 @@ import stat
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
 from temporalio.api.failure.v1 import Failure
+from temporalio.converter import ActivitySerializationContext, WorkflowSerializationContext
 from temporalio.exceptions import ApplicationError
 
 from course.commands import RecordIntentions, RecordSupportPerson
 from worker.codec import (
+    BOUND_ENCODING,
     ENCODING,
     KEY_ID,
+    REFUSED_ENCODING,
+    WORKFLOW_ID,
     EncryptionCodec,
     Keyring,
     KeyringError,
+    PayloadForAnotherWorkflow,
+    PayloadRefused,
     PayloadTampered,
+    PlaintextRefused,
     UnknownPayloadKey,
     generate_key,
     keyring_from_settings,
@@ -34,6 +42,10 @@ KEY_A, KEY_B = os.urandom(32), os.urandom(32)
 
 def codec(current: str, **keys: bytes) -> EncryptionCodec:
     return EncryptionCodec(Keyring(current, keys))
+
+
+def course(name: str) -> WorkflowSerializationContext:
+    return WorkflowSerializationContext(namespace="clinic", workflow_id=f"course-{name}")
 
 
 def goals_payload() -> Payload:
@@ -73,7 +85,7 @@ async def test_after_rotation_new_payloads_use_the_new_key_and_old_ones_still_re
 async def test_a_retired_key_that_is_still_needed_is_named_in_the_error() -> None:
     [old] = await codec("2026-a", **{"2026-a": KEY_A}).encode([goals_payload()])
     with pytest.raises(UnknownPayloadKey) as missing:
-        await codec("2026-b", **{"2026-b": KEY_B}).decode([old])
+        codec("2026-b", **{"2026-b": KEY_B}).unseal(old)
     assert "'2026-a'" in str(missing.value) and MARKER not in str(missing.value)
 
 
@@ -84,7 +96,7 @@ async def test_altered_ciphertext_is_refused_not_misread() -> None:
     truncated = Payload(metadata=sealed.metadata, data=sealed.data[:20])
     for damaged in (flipped, truncated):
         with pytest.raises(PayloadTampered) as refused:
-            await clinic.decode([damaged])
+            clinic.unseal(damaged)
         assert "'2026-a'" in str(refused.value) and MARKER not in str(refused.value)
 
 
@@ -93,7 +105,7 @@ async def test_ciphertext_moved_under_another_key_id_is_refused() -> None:
     [sealed] = await both.encode([goals_payload()])
     relabelled = Payload(metadata={"encoding": ENCODING, KEY_ID: b"2026-b"}, data=sealed.data)
     with pytest.raises(PayloadTampered):
-        await both.decode([relabelled])
+        both.unseal(relabelled)
 
 
 async def test_the_current_details_checklist_stays_readable_for_operations_staff() -> None:
@@ -110,9 +122,14 @@ async def test_the_current_details_checklist_stays_readable_for_operations_staff
     assert sealed.metadata["encoding"] == ENCODING
 
 
-async def test_history_written_before_encryption_still_reads() -> None:
-    plain = goals_payload()
-    assert await codec("2026-a", **{"2026-a": KEY_A}).decode([plain]) == [plain]
+async def test_the_checklist_and_operations_summaries_read_back_unencrypted() -> None:
+    checklist = Payload(
+        metadata={"encoding": b"json/protobuf", "messageType": b"temporal.api.sdk.v1.WorkflowMetadata"},
+        data=b'{"currentDetails": "**preparation**"}',
+    )
+    summary = Payload(metadata={"encoding": b"json/plain"}, data=b'"\xe2\x81\xa3appointment reminder"')
+    clinic = codec("2026-a", **{"2026-a": KEY_A}).with_context(course("A"))
+    assert await clinic.decode([checklist, summary]) == [checklist, summary]
 
 
 def test_keys_come_from_configuration_and_several_need_a_current_id() -> None:
@@ -191,3 +208,105 @@ async def test_intentions_recorded_under_one_converter_read_under_a_rotated_one(
     command = RecordIntentions(goals=MARKER)
     [payload] = await old.encode([command])
     assert await new.decode([payload], [RecordIntentions]) == [command]
+
+
+# --- bound to the course, and nothing unencrypted gets in --------------------------------------
+
+
+async def test_a_courses_payload_is_bound_to_that_course_and_reads_back_there() -> None:
+    in_course_a = codec("2026-a", **{"2026-a": KEY_A}).with_context(course("A"))
+    [sealed] = await in_course_a.encode([goals_payload()])
+    assert sealed.metadata["encoding"] == BOUND_ENCODING
+    assert (sealed.metadata[KEY_ID], sealed.metadata[WORKFLOW_ID]) == (b"2026-a", b"course-A")
+    assert MARKER.encode() not in sealed.SerializeToString()
+    assert await in_course_a.decode([sealed]) == [goals_payload()]
+
+
+async def test_an_activity_of_the_course_reads_its_payloads_under_the_same_binding() -> None:
+    clinic = codec("2026-a", **{"2026-a": KEY_A})
+    activity = ActivitySerializationContext(
+        namespace="clinic",
+        activity_id="1",
+        activity_type="append_events",
+        activity_task_queue="courses",
+        workflow_id="course-A",
+        workflow_type="TreatmentCourseWorkflow",
+        is_local=False,
+    )
+    [sealed] = await clinic.with_context(course("A")).encode([goals_payload()])
+    assert await clinic.with_context(activity).decode([sealed]) == [goals_payload()]
+
+
+async def test_a_payload_copied_into_another_course_is_refused_there() -> None:
+    clinic = codec("2026-a", **{"2026-a": KEY_A})
+    [sealed] = await clinic.with_context(course("A")).encode([goals_payload()])
+    with pytest.raises(PayloadForAnotherWorkflow) as refused:
+        clinic.with_context(course("B")).unseal(sealed)
+    assert "'course-A'" in str(refused.value) and "'course-B'" in str(refused.value)
+    assert MARKER not in str(refused.value)
+
+    # Relabelling the clear hint, or dropping it, does not help: the tag covers the id read for.
+    for metadata in (
+        {**sealed.metadata, WORKFLOW_ID: b"course-B"},
+        {k: v for k, v in sealed.metadata.items() if k != WORKFLOW_ID},
+    ):
+        with pytest.raises(PayloadTampered):
+            clinic.with_context(course("B")).unseal(Payload(metadata=metadata, data=sealed.data))
+
+
+async def test_without_a_workflow_id_a_bound_payload_reads_under_the_id_it_names() -> None:
+    """The codec server and audits of raw history have no context; the tag still proves the id."""
+    clinic = codec("2026-a", **{"2026-a": KEY_A})
+    [sealed] = await clinic.with_context(course("A")).encode([goals_payload()])
+    assert clinic.unseal(sealed) == goals_payload()
+    forged = Payload(metadata={**sealed.metadata, WORKFLOW_ID: b"course-B"}, data=sealed.data)
+    with pytest.raises(PayloadTampered):
+        clinic.unseal(forged)
+
+
+async def test_ciphertext_written_before_the_binding_still_reads_in_its_course() -> None:
+    """Built as the codec wrote it before workflow binding: the key id is the only associated data."""
+    nonce = os.urandom(12)
+    sealed = AESGCM(KEY_A).encrypt(nonce, goals_payload().SerializeToString(), b"2026-a")
+    old = Payload(metadata={"encoding": b"binary/encrypted", KEY_ID: b"2026-a"}, data=nonce + sealed)
+    clinic = codec("2026-a", **{"2026-a": KEY_A})
+    assert await clinic.with_context(course("A")).decode([old]) == [goals_payload()]
+    assert await clinic.decode([old]) == [goals_payload()]
+
+
+async def test_a_payload_sent_without_the_codec_is_refused_naming_the_cause() -> None:
+    clinic = codec("2026-a", **{"2026-a": KEY_A}).with_context(course("A"))
+    with pytest.raises(PlaintextRefused, match="not encrypted: the client sending it is not using the payload codec"):
+        clinic.unseal(goals_payload())
+    # To the SDK it comes back as a refusal, so a worker rejects the update instead of failing its task.
+    [refusal] = await clinic.decode([goals_payload()])
+    assert refusal.metadata["encoding"] == REFUSED_ENCODING
+    assert MARKER.encode() not in refusal.SerializeToString()
+
+
+async def test_reading_a_refused_command_raises_the_cause_and_never_its_content(tmp_path: Path) -> None:
+    converter = data_converter(settings_with_keys(tmp_path)).with_context(course("A"))
+    [plain] = await plain_converter().encode(
+        [RecordSupportPerson(name=MARKER, relationship="spouse", phone="07700 900123")]
+    )
+    with pytest.raises(PayloadRefused, match="payload is not encrypted") as refused:
+        await converter.decode([plain], [RecordSupportPerson])
+    assert MARKER not in str(refused.value)
+
+
+async def test_a_rejection_in_a_course_travels_bound_and_reads_back_there(tmp_path: Path) -> None:
+    converter = data_converter(settings_with_keys(tmp_path)).with_context(course("A"))
+    failure = Failure()
+    await converter.encode_failure(ApplicationError(f"goals mention {MARKER}", type="RuleViolation"), failure)
+    assert failure.encoded_attributes.metadata["encoding"] == BOUND_ENCODING
+    assert MARKER.encode() not in failure.SerializeToString()
+    decoded = await converter.decode_failure(failure)
+    assert isinstance(decoded, ApplicationError) and decoded.message == f"goals mention {MARKER}"
+
+
+async def test_a_refusal_reaches_the_client_that_is_not_encrypting_in_clear(tmp_path: Path) -> None:
+    converter = data_converter(settings_with_keys(tmp_path)).with_context(course("A"))
+    failure = Failure()
+    await converter.encode_failure(PayloadRefused(str(PlaintextRefused())), failure)
+    assert "not using the payload codec" in failure.message and not failure.stack_trace
+    assert not failure.HasField("encoded_attributes")
