@@ -332,6 +332,18 @@ def test_env_example_lists_every_required_variable_and_no_value() -> None:
     assert ".env" in DOCKERIGNORE.read_text().split(), "and out of the image"
 
 
+# --- Temporal UI ----------------------------------------------------------------
+
+
+def test_the_ui_has_write_actions_off(services: dict) -> None:
+    """Anyone reaching the UI could otherwise terminate or reset a course; it has no sign-in here.
+    A literal, not a variable: turning it on is a change to review, not a setting."""
+    raw = services["temporal-ui"]["environment"]
+    assert raw["TEMPORAL_DISABLE_WRITE_ACTIONS"] == "true"
+    docs = DOCS.read_text()
+    assert "TEMPORAL_DISABLE_WRITE_ACTIONS" in docs and "runbook.md#reset-cancel-terminate" in docs
+
+
 def test_worker_environment(services: dict) -> None:
     env = env_of(services["worker"])
     for key in ("TEMPORAL_ADDRESS", "DATABASE_URL", "COURSE_TASK_QUEUE", "TEMPORAL_NAMESPACE"):
