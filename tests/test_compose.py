@@ -2,8 +2,10 @@
 
 No Docker needed: the compose file is parsed with PyYAML, `${VAR:-default}`
 is resolved to its default the way `docker compose` would with an empty
-environment, and the shell scripts are syntax-checked / run against stub
-`temporal` and `nc` commands.
+environment, a required `${VAR:?message}` to the placeholder `<VAR>` (or, given
+an environment, refused when unset or empty, as `docker compose` refuses), and
+the shell scripts are syntax-checked / run against stub `temporal` and `nc`
+commands. tests/test_deploy_postgres.py runs the PostgreSQL init script itself.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import re
 import shutil
 import stat
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -21,6 +24,9 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 SETUP_SCRIPT = ROOT / "deploy" / "register-search-attributes.sh"
+SCHEMA_SCRIPT = ROOT / "deploy" / "temporal" / "setup-schema.sh"
+INIT_SCRIPT = ROOT / "deploy" / "postgres" / "init-roles.sh"
+ENV_EXAMPLE = ROOT / ".env.example"
 DOCS = ROOT / "docs" / "docker.md"
 
 REQUIRED_SERVICES = {"postgresql", "temporal", "temporal-setup", "temporal-ui", "worker", "api"}
@@ -40,13 +46,36 @@ EXPECTED_SEARCH_ATTRIBUTES = {
 # Type names accepted by `temporal operator search-attribute create --type`.
 VALID_SA_TYPES = {"Text", "Keyword", "Int", "Double", "Bool", "Datetime", "KeywordList"}
 
-_INTERPOLATION = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::?-(?P<default>[^}]*))?\}")
+# `${NAME}`, `${NAME:-default}`, `${NAME-default}`, `${NAME:?message}`, `${NAME?message}`; not `$${...}`
+# (compose's escape for a literal `$`).
+_INTERPOLATION = re.compile(r"(?<!\$)\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
 
 
-def interpolate(value: str) -> str:
-    """Resolve compose `${VAR}` / `${VAR:-default}` with an empty environment."""
-    value = _INTERPOLATION.sub(lambda m: m.group("default") or "", value)
-    return value.replace("$$", "$")
+class MissingSecret(LookupError):
+    """What `docker compose` refuses to start without (a `${VAR:?message}` left unset or empty)."""
+
+
+def interpolate(value: str, env: Mapping[str, str] | None = None) -> str:
+    """Resolve compose interpolation. Without `env`: an empty environment, where a required
+    variable becomes the placeholder `<NAME>` so the rest of the file can still be checked."""
+
+    def resolve(m: re.Match[str]) -> str:
+        name, op, arg = m.group("name"), m.group("op") or "", m.group("arg") or ""
+        if op.endswith("?"):
+            if env is None:
+                return f"<{name}>"
+            missing = not env.get(name) if op == ":?" else name not in env
+            if missing:
+                raise MissingSecret(f"{name}: {arg}")
+            return env[name]
+        given = (env or {}).get(name)
+        if op == ":-" and not given:
+            return arg
+        if op == "-" and given is None:
+            return arg
+        return given or ""
+
+    return _INTERPOLATION.sub(resolve, value).replace("$$", "$")
 
 
 @pytest.fixture(scope="module")
@@ -164,19 +193,155 @@ def test_schema_job_runs_before_server(services: dict) -> None:
     assert interpolate(job["image"]).startswith("temporalio/admin-tools:")
     mounted = " ".join(job.get("volumes", []))
     script = ROOT / mounted.split(":")[0].lstrip("./")
+    assert script == SCHEMA_SCRIPT
     assert "temporal-sql-tool" in script.read_text()
 
 
-def test_postgres_has_healthcheck_and_courses_init(services: dict) -> None:
+def test_the_schema_job_does_not_create_databases() -> None:
+    # The Temporal role has no CREATEDB; `temporal-sql-tool create` would fail on a permission
+    # error (PostgreSQL checks the privilege before whether the database exists).
+    calls = [line.split("#")[0] for line in SCHEMA_SCRIPT.read_text().splitlines()]
+    assert not any(re.search(r"sql_tool\b.*\bcreate\b", call) for call in calls)
+
+
+def test_postgres_has_healthcheck_and_mounts_the_roles_init_script(services: dict) -> None:
     pg = services["postgresql"]
     assert interpolate(pg["image"]).startswith("postgres:16")
     assert "pg_isready" in " ".join(pg["healthcheck"]["test"])
     init_mounts = [v for v in pg["volumes"] if "/docker-entrypoint-initdb.d/" in v]
-    assert init_mounts, "no init script for the courses database"
-    init_script = (ROOT / init_mounts[0].split(":")[0]).read_text()
+    assert init_mounts == ["./deploy/postgres/init-roles.sh:/docker-entrypoint-initdb.d/10-init-roles.sh:ro"]
+    init_script = INIT_SCRIPT.read_text()
     assert "CREATE DATABASE" in init_script and "CREATE ROLE" in init_script
-    env = env_of(pg)
-    assert env["COURSE_DB_NAME"] == "courses" and env["COURSE_DB_USER"] == "course"
+    assert "NOSUPERUSER NOCREATEDB" in init_script and "FROM PUBLIC" in init_script
+
+
+def test_each_service_connects_as_its_own_role_never_the_superuser(services: dict) -> None:
+    """The roles the init script creates are the ones Temporal and the service log in as."""
+    pg = env_of(services["postgresql"])
+    superuser = pg["POSTGRES_USER"]
+    temporal = env_of(services["temporal"])
+    assert temporal["POSTGRES_USER"] == pg["TEMPORAL_DB_USER"] == env_of(services["temporal-schema"])["POSTGRES_USER"]
+    assert (temporal["DBNAME"], temporal["VISIBILITY_DBNAME"]) == (
+        pg["TEMPORAL_DB_NAME"],
+        pg["TEMPORAL_VISIBILITY_DB_NAME"],
+    )
+    assert temporal["POSTGRES_PWD"] == "<TEMPORAL_DB_PASSWORD>" == pg["TEMPORAL_DB_PASSWORD"]
+    for name in ("worker", "api"):
+        url = env_of(services[name])["DATABASE_URL"]
+        assert url == f"postgresql://{pg['COURSE_DB_USER']}:<COURSE_DB_PASSWORD>@postgresql:5432/{pg['COURSE_DB_NAME']}"
+    assert superuser not in {pg["TEMPORAL_DB_USER"], pg["COURSE_DB_USER"]}
+    assert pg["TEMPORAL_DB_USER"] != pg["COURSE_DB_USER"]
+
+
+# --- secrets ------------------------------------------------------------------
+
+# A variable or environment key with one of these in its name carries a credential.
+_SECRET_NAME = re.compile(r"PASSWORD|PWD|SECRET|TOKEN|KEYS?\b|API_KEY")
+# Not a secret despite the name: `staff_id:role:sha256hex` entries are hashes of staff tokens,
+# optional because staff can come from the `staff` table; empty admits no one.
+_HASHES_NOT_SECRETS = {"API_TOKENS"}
+_WEAK_PASSWORDS = {"temporal", "course", "courses", "postgres", "password", "secret", "changeme", "admin"}
+
+
+def _references(text: str) -> list[re.Match[str]]:
+    return list(_INTERPOLATION.finditer(text))
+
+
+def _compose_without_comments() -> str:
+    return yaml.safe_dump(yaml.safe_load(COMPOSE_FILE.read_text()))
+
+
+def _required_variables() -> set[str]:
+    return {m.group("name") for m in _references(_compose_without_comments()) if m.group("op") == ":?"}
+
+
+def _env_example() -> dict[str, str]:
+    pairs = {}
+    for line in ENV_EXAMPLE.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, _, value = line.partition("=")
+            pairs[name.strip()] = value.strip()
+    return pairs
+
+
+def test_every_secret_variable_is_required_with_a_message() -> None:
+    text = _compose_without_comments()
+    secrets_seen = set()
+    for m in _references(text):
+        name = m.group("name")
+        if not _SECRET_NAME.search(name) or name in _HASHES_NOT_SECRETS:
+            continue
+        secrets_seen.add(name)
+        assert m.group("op") == ":?", f"{m.group(0)}: a secret must be `${{{name}:?message}}` (no default, not empty)"
+        assert m.group("arg").strip(), f"{m.group(0)}: say how to provide it"
+    assert {"POSTGRES_PASSWORD", "TEMPORAL_DB_PASSWORD", "COURSE_DB_PASSWORD", "PAYLOAD_KEYS", "CODEC_TOKENS"} <= (
+        secrets_seen
+    )
+
+
+def test_every_secret_bearing_setting_takes_its_value_from_a_required_variable(services: dict) -> None:
+    """Keys like POSTGRES_PWD or a DATABASE_URL's password: never a literal, never a default."""
+    for name, svc in services.items():
+        env = svc.get("environment") or {}
+        assert isinstance(env, dict), f"{name}: use the mapping form for environment"
+        for key, raw in env.items():
+            value = str(raw)
+            if key == "DATABASE_URL":
+                password = re.match(r"postgresql://[^:/@]+:(?P<password>[^@]*)@", value)
+                assert password, f"{name}: DATABASE_URL without a password"
+                value = password.group("password")
+            elif not _SECRET_NAME.search(key) or key in _HASHES_NOT_SECRETS:
+                continue
+            refs = _references(value)
+            assert len(refs) == 1 and refs[0].group(0) == value, f"{name}.{key}: {value!r} is not one variable"
+            assert refs[0].group("op") == ":?", f"{name}.{key}: {value!r} has a default or may be empty"
+
+
+def test_no_default_or_literal_password_anywhere() -> None:
+    text = _compose_without_comments()
+    for m in _references(text):
+        if m.group("op") in {":-", "-"}:
+            assert m.group("arg").lower() not in _WEAK_PASSWORDS, f"{m.group(0)}: a fallback password"
+    for script in (INIT_SCRIPT, SCHEMA_SCRIPT):
+        body = script.read_text()
+        # A fallback to another variable is fine (`${SQL_PASSWORD:-${POSTGRES_PWD:?...}}`); to a word is not.
+        assert not re.search(r"(PASSWORD|PWD)[A-Z_]*:?-[^$}]", body), f"{script.name}: a password with a fallback"
+    assert not re.search(r"postgresql://\w+:(?!\$\{)", text), "a literal password in a database URL"
+
+
+def test_compose_refuses_to_start_without_any_one_secret() -> None:
+    """What `docker compose config` does: each required variable, unset or empty, is an error naming it."""
+    required = _required_variables()
+    full = {name: f"value-of-{name.lower()}" for name in required}
+    rendered = _compose_without_comments()
+    interpolate(rendered, full)
+    for name in sorted(required):
+        for absent in ({k: v for k, v in full.items() if k != name}, {**full, name: ""}):
+            with pytest.raises(MissingSecret, match=rf"^{name}: \S"):
+                interpolate(rendered, absent)
+
+
+def test_env_example_lists_every_required_variable_and_no_value() -> None:
+    example = _env_example()
+    assert _required_variables() <= set(example), "a required variable missing from .env.example"
+    for name, value in example.items():
+        if _SECRET_NAME.search(name):
+            assert value == "", f".env.example must not carry a value for {name}"
+    ignored = {line.strip() for line in (ROOT / ".gitignore").read_text().splitlines()}
+    assert ".env" in ignored, "the filled-in .env must stay out of git"
+    assert ".env" in DOCKERIGNORE.read_text().split(), "and out of the image"
+
+
+# --- Temporal UI ----------------------------------------------------------------
+
+
+def test_the_ui_has_write_actions_off(services: dict) -> None:
+    """Anyone reaching the UI could otherwise terminate or reset a course; it has no sign-in here.
+    A literal, not a variable: turning it on is a change to review, not a setting."""
+    raw = services["temporal-ui"]["environment"]
+    assert raw["TEMPORAL_DISABLE_WRITE_ACTIONS"] == "true"
+    docs = DOCS.read_text()
+    assert "TEMPORAL_DISABLE_WRITE_ACTIONS" in docs and "runbook.md#reset-cancel-terminate" in docs
 
 
 def test_worker_environment(services: dict) -> None:
@@ -186,7 +351,7 @@ def test_worker_environment(services: dict) -> None:
     assert env["TEMPORAL_ADDRESS"] == "temporal:7233"
     assert env["TEMPORAL_NAMESPACE"] == "default"
     assert env["COURSE_TASK_QUEUE"] == "treatment-courses"
-    assert env["DATABASE_URL"] == "postgresql://course:course@postgresql:5432/courses"
+    assert env["DATABASE_URL"] == "postgresql://course:<COURSE_DB_PASSWORD>@postgresql:5432/courses"
 
 
 def test_api_serves_the_console_with_the_workers_keys_and_database(services: dict) -> None:

@@ -3,8 +3,13 @@
 # temporalio/admin-tools image before temporalio/server starts.
 # Follows temporalio/samples-server compose/scripts/setup-postgres.sh.
 #
+# The databases themselves are created by deploy/postgres/init-roles.sh, owned by the
+# Temporal role, which has no CREATEDB: temporal-sql-tool's `create` runs `CREATE DATABASE`
+# and PostgreSQL refuses it for lack of privilege before noticing the database exists, so it is
+# not called here. `setup-schema` and `update-schema` need only ownership of the database
+# (the visibility schema's `CREATE EXTENSION btree_gin` is a trusted extension).
+#
 # Safe to re-run on every `docker compose up`:
-#   - `create` ignores "database already exists" (postgres plugin),
 #   - `setup-schema -v 0.0` skips when the schema version is already > 0.0,
 #   - `update-schema` only applies versions newer than the recorded one,
 #     which is also how the schema is upgraded after bumping the image tag.
@@ -13,12 +18,12 @@ set -eu
 DB_PLUGIN="${DB:-postgres12}"
 DB_HOST="${POSTGRES_SEEDS:-postgresql}"
 DB_PORT="${DB_PORT:-5432}"
-DB_USER="${POSTGRES_USER:-temporal}"
+DB_USER="${POSTGRES_USER:?POSTGRES_USER names the Temporal database role}"
 DBNAME="${DBNAME:-temporal}"
 VISIBILITY_DBNAME="${VISIBILITY_DBNAME:-temporal_visibility}"
 SCHEMA_ROOT="${SCHEMA_ROOT:-/etc/temporal/schema/postgresql/v12}"
 # temporal-sql-tool reads the password from SQL_PASSWORD (keeps it off argv).
-SQL_PASSWORD="${SQL_PASSWORD:-${POSTGRES_PWD:-}}"
+SQL_PASSWORD="${SQL_PASSWORD:-${POSTGRES_PWD:?set TEMPORAL_DB_PASSWORD}}"
 export SQL_PASSWORD
 
 echo "Waiting for PostgreSQL at ${DB_HOST}:${DB_PORT}..."
@@ -40,7 +45,6 @@ setup_database() {
   db="$1"
   versioned_dir="$2"
   echo "Setting up database '${db}' from ${versioned_dir}"
-  sql_tool --db "$db" create
   sql_tool --db "$db" setup-schema -v 0.0
   sql_tool --db "$db" update-schema -d "$versioned_dir"
 }
