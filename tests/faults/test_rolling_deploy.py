@@ -33,7 +33,7 @@ from activities.channels import ConsoleChannel
 from activities.eligibility import SelfPayProvider
 from activities.event_store import PostgresEventStore
 from activities.notifications import PostgresOutbox
-from activities.ports import AppendResult
+from activities.ports import AppendResult, CourseSummary
 from course.commands import (
     Actor,
     ClinicianCommand,
@@ -48,6 +48,7 @@ from tests import story
 from tests.faults.audit import diagnose
 from tests.faults.clinic import eligibility_answered, opening
 from tests.faults.conftest import Rig
+from trust import keys
 from worker.main import activities_for, build_worker
 from workflows.inputs import workflow_id
 
@@ -78,18 +79,40 @@ def as_the_new_version_writes(envelope: EventEnvelope) -> EventEnvelope:
 
 
 class NewVersionStore(PostgresEventStore):
-    async def append(self, stream_id: str, expected_version: int, events: Sequence[EventEnvelope]) -> AppendResult:
-        return await super().append(stream_id, expected_version, [as_the_new_version_writes(e) for e in events])
+    async def append(
+        self,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[EventEnvelope],
+        summary: CourseSummary | None = None,
+    ) -> AppendResult:
+        return await super().append(
+            stream_id, expected_version, [as_the_new_version_writes(e) for e in events], summary
+        )
 
 
 async def record_as_the_new_version(rig: Rig, course: str, command: ClinicianCommand, actor: Actor) -> CourseView:
     """The new version's tool: the command's JSON carries a field this code's models do not have."""
+    # Signed over the fields every worker of the fleet knows: a new optional field is signed only
+    # once no old worker is left (docs/changing-the-workflow.md); until then old workers ignore it.
+    update_id = f"{command.step}-{uuid4()}"
+    signer = keys.signer()
+    assert signer is not None
+    signature = signer.sign(
+        course_id=str(course).removeprefix("course-"),
+        update_id=update_id,
+        actor_id=actor.id,
+        role=actor.role.value,
+        step=command.step,
+        payload=command.model_dump(mode="json"),
+    )
     sent: dict[str, Any] = {
         "command": {**command.model_dump(mode="json"), "entered_on": "tablet"},
         "actor": actor.model_dump(mode="json"),
+        "signature": signature.model_dump(mode="json"),
     }
     handle = rig.client.temporal.get_workflow_handle(workflow_id(course))
-    update = handle.execute_update("record", sent, id=f"{command.step}-{uuid4()}", result_type=CourseView)
+    update = handle.execute_update("record", sent, id=update_id, result_type=CourseView)
     try:
         return await asyncio.wait_for(update, STEP_WITHIN)
     except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
