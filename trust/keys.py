@@ -56,3 +56,13 @@ def configure_from_settings(settings: Settings) -> None:
         text, _created = private_file(path, lambda: Signer.generate("local").private_setting() + "\n")
         signer = Signer.from_setting(text.strip())
     configure(ring=KeyRing.from_setting(signer.public_setting()), signer=signer)
+
+
+if __name__ == "__main__":
+    # `python -m trust.keys [KEY_ID]`: a new signing key pair, as the two settings' values.
+    import sys
+    from datetime import UTC, datetime
+
+    new = Signer.generate(sys.argv[1] if len(sys.argv) > 1 else f"api-{datetime.now(UTC):%Y%m%d}")
+    print(f"SIGNING_KEY={new.private_setting()}")
+    print(f"VERIFY_KEYS={new.public_setting()}")
