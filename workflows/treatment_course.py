@@ -24,6 +24,7 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from activities.ports import (
@@ -167,7 +168,8 @@ class TreatmentCourseWorkflow:
                 await self._keep_time(request)
                 break
             except asyncio.CancelledError:
-                # Raised into whatever the run awaited (a timer, the payer); appends are shielded.
+                # Raised into whatever the run awaited (a timer, the payer); an append in flight
+                # is waited for and adopted (`_store`).
                 self._cancel_requested = True
         await workflow.wait_condition(lambda: workflow.all_handlers_finished() and not self._deliveries)
         return self._view()
@@ -408,27 +410,33 @@ class TreatmentCourseWorkflow:
         # with other event ids or times than the ones already in PostgreSQL. The fault suite
         # caught exactly that (tests/faults/test_concurrency.py); see bench/RESULTS.md.
         first, last = envelopes[0], envelopes[-1]
-        append = workflow.start_activity(
-            APPEND_EVENTS,
-            EventBatch(
-                stream_id=first.stream_id,
-                expected_version=expected_version,
-                events=envelopes,
-                summary=CourseSummary.of(after),
-            ),
-            result_type=AppendResult,
-            start_to_close_timeout=APPEND_ATTEMPT,
-            retry_policy=APPEND_RETRY,
-            summary=for_operations(f"store {', '.join(e.type for e in envelopes)} (v{first.version}-{last.version})"),
-        )
+        stored_what = f"store {', '.join(e.type for e in envelopes)} (v{first.version}-{last.version})"
         try:
-            return await asyncio.shield(append)
+            result: AppendResult = await workflow.execute_activity(
+                APPEND_EVENTS,
+                EventBatch(
+                    stream_id=first.stream_id,
+                    expected_version=expected_version,
+                    events=envelopes,
+                    summary=CourseSummary.of(after),
+                ),
+                result_type=AppendResult,
+                start_to_close_timeout=APPEND_ATTEMPT,
+                retry_policy=APPEND_RETRY,
+                # A cancel of the workflow (the UI, `temporal workflow cancel`) while the append
+                # runs waits for the attempt to end (it does not heartbeat, so it is never told):
+                # whatever it stored is then known, and adopted below.
+                cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+                summary=for_operations(stored_what),
+            )
         except asyncio.CancelledError:
-            # The workflow was cancelled while the append ran: it may commit, so it is finished
-            # and folded like any other; the cancel is honoured afterwards (`_honour_cancel`).
+            # The append may have committed: answer "adopted" so the caller re-loads the stream
+            # instead of folding its own batch; the cancel is honoured afterwards (`_honour_cancel`).
+            # (asyncio.shield here kept the append alive too, but under bursts of updates it left
+            # update workflow tasks failing as "not found" on completion: a livelock.)
             self._cancel_requested = True
-            result: AppendResult = await append
-            return result
+            return AppendResult(version=expected_version, written=0, adopted=True)
+        return result
 
     async def _reload(self) -> None:
         """Adopt the stream's head as the store holds it (folded by this worker's `evolve`)."""
