@@ -26,12 +26,34 @@ class Role(StrEnum):
     OPERATIONS = "operations"
 
 
+STAFF_ID_PATTERN = r"^[A-Za-z0-9._:@-]+$"
+_STAFF_ID = re.compile(STAFF_ID_PATTERN)
+
+
+def _staff_id(value: str) -> str:
+    if not _STAFF_ID.fullmatch(value):  # `$` alone would let a trailing newline through
+        raise ValueError(
+            "must be a staff id (letters, digits and . _ : @ - only, as given to `course staff add`), "
+            "not a name or free text"
+        )
+    return value
+
+
+# A staff id is published as a plaintext search attribute (ClinicianId, TherapistId) and written
+# in logs: held to this shape, a name or a sentence about the patient can never get there.
+StaffId = Annotated[
+    str,
+    Field(min_length=1, max_length=64, json_schema_extra={"pattern": STAFF_ID_PATTERN}),
+    AfterValidator(_staff_id),
+]
+
+
 class Actor(BaseModel):
     """The authenticated staff member; travels beside the payload, never inside it."""
 
     model_config = BETWEEN_VERSIONS
 
-    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:@-]+$")
+    id: StaffId
     role: Role
 
 
@@ -303,8 +325,8 @@ class Withdraw(_Payload):
 
 class Reassign(_Payload):
     step: Literal["reassign"] = "reassign"
-    clinician_id: str | None = Field(None, min_length=1, max_length=64)
-    therapist_id: str | None = Field(None, min_length=1, max_length=64)
+    clinician_id: StaffId | None = None
+    therapist_id: StaffId | None = None
 
     @model_validator(mode="after")
     def _someone(self) -> Reassign:
