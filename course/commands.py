@@ -177,13 +177,19 @@ DoseMgPerKg = Annotated[float, Field(gt=0, le=5)]
 ReasonCode = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$")]
 FreeText = Annotated[str, Field(min_length=1, max_length=4000)]
 SessionNumber = Annotated[int, Field(ge=1, le=52)]
+# A topic is a heading ("ride_home", "what to expect"), not the session's notes.
+OrientationTopic = Annotated[str, Field(min_length=1, max_length=64)]
+# Every kind of side effect twice (one mild that turned severe, say) with room to spare: a list
+# longer than that is not one session's observations, and every step's size stays bounded.
+MAX_SIDE_EFFECTS = 12
 
 
 class RecordAssessment(_Payload):
     step: Literal["assessment"] = "assessment"
     blood_pressure: BloodPressure
     heart_rate: int = Field(ge=20, le=250)
-    contraindications: list[Contraindication] = []
+    # Each contraindication once at most: more entries than the list has are not a history.
+    contraindications: list[Contraindication] = Field([], max_length=len(Contraindication))
     relative_contraindication_rationale: FreeText | None = None
     condition: Condition
     gad7: Gad7
@@ -235,7 +241,7 @@ class RecordDosingPlan(_Payload):
 
 class RecordOrientation(_Payload):
     step: Literal["orientation"] = "orientation"
-    topics: list[str] = Field(min_length=1, max_length=20)
+    topics: list[OrientationTopic] = Field(min_length=1, max_length=20)
 
 
 class ScheduleSession(_Payload):
@@ -262,7 +268,7 @@ class RecordDosingSession(_Payload):
     route: Route
     dose_mg_per_kg: DoseMgPerKg
     post_vitals: Vitals
-    side_effects: list[SideEffect] = []
+    side_effects: list[SideEffect] = Field([], max_length=MAX_SIDE_EFFECTS)
     patient_response: PatientResponse
     gad7: Gad7 | None = None
 
