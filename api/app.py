@@ -8,6 +8,7 @@ from fastapi.responses import RedirectResponse
 
 from activities.event_store import PostgresEventStore
 from api import problems
+from api.limits import DEFAULT_MAX_BODY_BYTES, BodySizeLimit
 from api.routes import api_router
 from api.services import Services
 from api.staff import StaffDirectory
@@ -19,7 +20,8 @@ Authenticate with a staff bearer token (`course staff add ID --role ROLE`). The 
 of every command is the token's owner. Errors are RFC 9457 problem details; a step a clinical rule
 refuses is `409` with the rule's `code` and a sentence to act on. Every step needs an
 `Idempotency-Key` header (`428` without): a retried step with the same key is applied once, and a
-`504` names the request to retry with that key. The clinician console is at `/console`.
+`504` names the request to retry with that key. A request body over the configured limit (64 KiB by
+default) is `413`, before the token is looked at. The clinician console is at `/console`.
 """
 
 
@@ -31,12 +33,15 @@ def create_app(
     time_zone: str = "UTC",
     secure_cookies: bool = False,
     step_timeout: float = 30.0,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> FastAPI:
     services = Services(
         courses=courses, staff=staff, store=PostgresEventStore(pool), pool=pool, step_timeout=step_timeout
     )
     app = FastAPI(title="Treatment courses", version="1", description=DESCRIPTION)
     problems.install(app)
+    # Outside every route and its bearer-token dependency: a body too large is refused unread.
+    app.add_middleware(BodySizeLimit, max_body_bytes=max_body_bytes)
     app.include_router(api_router(services))
 
     from api.console import console_router  # noqa: PLC0415 - the console is optional to the API

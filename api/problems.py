@@ -142,5 +142,5 @@ def install(app: FastAPI) -> None:
 
 PROBLEMS: dict[int | str, dict[str, Any]] = {
     status: {"model": ProblemBody, "content": {PROBLEM_JSON: {}}, "description": HTTPStatus(status).phrase}
-    for status in (401, 403, 404, 409, 422, 428, 504)
+    for status in (401, 403, 404, 409, 413, 422, 428, 504)
 }

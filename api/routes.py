@@ -98,7 +98,7 @@ def _strings(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
 
 
 def api_router(services: Services) -> APIRouter:
-    router = APIRouter(responses={401: PROBLEMS[401], 422: PROBLEMS[422]})
+    router = APIRouter(responses={401: PROBLEMS[401], 413: PROBLEMS[413], 422: PROBLEMS[422]})
     Member = Annotated[Actor, Depends(authenticate(services))]
 
     @router.get("/me", tags=["staff"])

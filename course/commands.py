@@ -26,12 +26,34 @@ class Role(StrEnum):
     OPERATIONS = "operations"
 
 
+STAFF_ID_PATTERN = r"^[A-Za-z0-9._:@-]+$"
+_STAFF_ID = re.compile(STAFF_ID_PATTERN)
+
+
+def _staff_id(value: str) -> str:
+    if not _STAFF_ID.fullmatch(value):  # `$` alone would let a trailing newline through
+        raise ValueError(
+            "must be a staff id (letters, digits and . _ : @ - only, as given to `course staff add`), "
+            "not a name or free text"
+        )
+    return value
+
+
+# A staff id is published as a plaintext search attribute (ClinicianId, TherapistId) and written
+# in logs: held to this shape, a name or a sentence about the patient can never get there.
+StaffId = Annotated[
+    str,
+    Field(min_length=1, max_length=64, json_schema_extra={"pattern": STAFF_ID_PATTERN}),
+    AfterValidator(_staff_id),
+]
+
+
 class Actor(BaseModel):
     """The authenticated staff member; travels beside the payload, never inside it."""
 
     model_config = BETWEEN_VERSIONS
 
-    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:@-]+$")
+    id: StaffId
     role: Role
 
 
@@ -155,13 +177,19 @@ DoseMgPerKg = Annotated[float, Field(gt=0, le=5)]
 ReasonCode = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$")]
 FreeText = Annotated[str, Field(min_length=1, max_length=4000)]
 SessionNumber = Annotated[int, Field(ge=1, le=52)]
+# A topic is a heading ("ride_home", "what to expect"), not the session's notes.
+OrientationTopic = Annotated[str, Field(min_length=1, max_length=64)]
+# Every kind of side effect twice (one mild that turned severe, say) with room to spare: a list
+# longer than that is not one session's observations, and every step's size stays bounded.
+MAX_SIDE_EFFECTS = 12
 
 
 class RecordAssessment(_Payload):
     step: Literal["assessment"] = "assessment"
     blood_pressure: BloodPressure
     heart_rate: int = Field(ge=20, le=250)
-    contraindications: list[Contraindication] = []
+    # Each contraindication once at most: more entries than the list has are not a history.
+    contraindications: list[Contraindication] = Field([], max_length=len(Contraindication))
     relative_contraindication_rationale: FreeText | None = None
     condition: Condition
     gad7: Gad7
@@ -213,7 +241,7 @@ class RecordDosingPlan(_Payload):
 
 class RecordOrientation(_Payload):
     step: Literal["orientation"] = "orientation"
-    topics: list[str] = Field(min_length=1, max_length=20)
+    topics: list[OrientationTopic] = Field(min_length=1, max_length=20)
 
 
 class ScheduleSession(_Payload):
@@ -240,7 +268,7 @@ class RecordDosingSession(_Payload):
     route: Route
     dose_mg_per_kg: DoseMgPerKg
     post_vitals: Vitals
-    side_effects: list[SideEffect] = []
+    side_effects: list[SideEffect] = Field([], max_length=MAX_SIDE_EFFECTS)
     patient_response: PatientResponse
     gad7: Gad7 | None = None
 
@@ -303,8 +331,8 @@ class Withdraw(_Payload):
 
 class Reassign(_Payload):
     step: Literal["reassign"] = "reassign"
-    clinician_id: str | None = Field(None, min_length=1, max_length=64)
-    therapist_id: str | None = Field(None, min_length=1, max_length=64)
+    clinician_id: StaffId | None = None
+    therapist_id: StaffId | None = None
 
     @model_validator(mode="after")
     def _someone(self) -> Reassign:

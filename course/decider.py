@@ -64,7 +64,9 @@ from course.events import (
     SupportPersonRecorded,
 )
 from course.rules import (
+    CLINICAL_ROLES,
     at_or_above,
+    clinical_hold_refusal,
     ineligibility_reasons,
     integration_already_recorded,
     maintenance_already_recorded,
@@ -103,11 +105,11 @@ def decide(state: CourseState, command: Command, actor: Actor, now: datetime) ->
     refusal = role_refusal(actor.role, command.step)
     if refusal is not None:
         raise RuleViolation("role_not_permitted", refusal)
-    events = _decide_step(state, command, now)
+    events = _decide_step(state, command, actor, now)
     return _then_prepared(state, events, now)
 
 
-def _decide_step(state: CourseState, command: Command, now: datetime) -> list[DomainEvent]:
+def _decide_step(state: CourseState, command: Command, actor: Actor, now: datetime) -> list[DomainEvent]:
     match command:
         case RecordAssessment():
             return _assess(state, command)
@@ -209,9 +211,12 @@ def _decide_step(state: CourseState, command: Command, now: datetime) -> list[Do
             ]
         case PlaceHold(reason=reason):
             require(not state.on_hold, "already_on_hold", "This course is already on hold.")
-            return [HoldPlaced(reason=reason)]
+            return [HoldPlaced(reason=reason, clinical=actor.role in CLINICAL_ROLES)]
         case ReleaseHold():
             require(state.on_hold, "not_on_hold", "This course is not on hold.")
+            refusal = clinical_hold_refusal(state, actor.role)
+            if refusal is not None:
+                raise RuleViolation("clinical_hold", refusal)
             return [HoldReleased()]
         case Withdraw(reason=reason):
             return [CourseClosed(outcome="withdrawn", reasons=[reason])]

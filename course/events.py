@@ -220,6 +220,9 @@ class MaintenanceOverdue(_Event):
 class HoldPlaced(_Event):
     type: Literal["HoldPlaced"] = "HoldPlaced"
     reason: str
+    # Placed by a clinician (for the patient's safety), so only a clinician may release it. Holds
+    # stored before this field existed read as not clinical: releasable by anyone, as they were.
+    clinical: bool = False
 
 
 class HoldReleased(_Event):

@@ -62,6 +62,22 @@ def role_refusal(role: Role, step: str) -> str | None:
     )
 
 
+def clinical_hold_refusal(state: CourseState, role: Role) -> str | None:
+    """Why this role may not release the course's hold, or None when it may.
+
+    A clinician holds a course for the patient's safety (a reading, a new medication, a crisis):
+    only someone who may place such a hold judges that it is over. A hold operations placed (travel,
+    payment) is released by anyone who may release holds.
+    """
+    if not state.hold_clinical or role in CLINICAL_ROLES:
+        return None
+    clinicians = sorted(r.value for r in CLINICAL_ROLES & STEP_ROLES["hold"])
+    return (
+        f"A clinician placed this hold for the patient's care; only a clinician ({', '.join(clinicians)}) "
+        "can release it."
+    )
+
+
 PREPARATION_STEPS = ("intentions", "consent", "support-person", "dosing-plan", "orientation")
 
 

@@ -139,6 +139,7 @@ class CourseState(BaseModel):
     on_hold: bool = False
     holds_placed: int = 0
     hold_reason: str | None = None
+    hold_clinical: bool = False
     held_since: AwareDatetime | None = None
     # Reminders and deadlines move back by the time spent on hold: a paused course should not
     # lapse, or be flagged overdue, for time in which the clinic told it to wait. `hold_credit`
@@ -326,11 +327,23 @@ def _changes(state: CourseState, event: DomainEvent, at: datetime) -> dict[str, 
             }
         case MaintenanceOverdue(key=key):
             return {"overdue": [*state.overdue, key], "fired": [*state.fired, key]}
-        case HoldPlaced(reason=reason):
-            return {"on_hold": True, "holds_placed": state.holds_placed + 1, "hold_reason": reason, "held_since": at}
+        case HoldPlaced(reason=reason, clinical=clinical):
+            return {
+                "on_hold": True,
+                "holds_placed": state.holds_placed + 1,
+                "hold_reason": reason,
+                "hold_clinical": clinical,
+                "held_since": at,
+            }
         case HoldReleased():
             held = at - state.held_since if state.held_since else timedelta(0)
-            return {"on_hold": False, "hold_reason": None, "held_since": None, "hold_credit": state.hold_credit + held}
+            return {
+                "on_hold": False,
+                "hold_reason": None,
+                "hold_clinical": False,
+                "held_since": None,
+                "hold_credit": state.hold_credit + held,
+            }
         case CareTeamReassigned(clinician_id=clinician, therapist_id=therapist):
             return {"clinician_id": clinician or state.clinician_id, "therapist_id": therapist or state.therapist_id}
         case CourseClosed(outcome=outcome, reasons=reasons):
@@ -339,6 +352,7 @@ def _changes(state: CourseState, event: DomainEvent, at: datetime) -> dict[str, 
                 "outcome": outcome,
                 "close_reasons": list(reasons),
                 "on_hold": False,
+                "hold_clinical": False,
                 "review_required": False,
             }
     raise ValueError(f"unhandled event {event.type}")  # pragma: no cover - the union is closed

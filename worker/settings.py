@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from workflows.inputs import TASK_QUEUE
@@ -54,10 +54,12 @@ class Settings(BaseSettings):
     # HTTP API and clinician console (api/): where `course api` / `course dev` listen, and staff
     # tokens from configuration as `staff_id:role:sha256hex,...` (hashes only; the `staff` table,
     # filled by `course staff add`, holds more). API_SECURE_COOKIES: behind TLS, mark cookies Secure.
+    # API_MAX_BODY_BYTES: larger request bodies are refused (413) before the token is checked.
     api_host: str = "127.0.0.1"
     api_port: int = 8082
     api_tokens: SecretStr | None = None
     api_secure_cookies: bool = False
+    api_max_body_bytes: int = Field(64 * 1024, ge=1024)
 
     # Eligibility (activities/x12.py), used when ELIGIBILITY_PROVIDER=x12_http: the clearinghouse's
     # real-time 270/271 JSON endpoint, the clinic's NPI, and its API key (sent as Authorization).

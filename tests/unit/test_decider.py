@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from course.commands import (
+    Actor,
     Contraindication,
     InsuranceStatus,
     PlaceHold,
@@ -15,6 +16,7 @@ from course.commands import (
     ReleaseHold,
     Withdraw,
 )
+from course.events import HoldPlaced
 from course.state import Phase
 from course.view import view
 from tests import story
@@ -242,6 +244,38 @@ def test_a_hold_pauses_dosing_until_released() -> None:
     assert clinic.rejects(story.OPERATIONS, PlaceHold(reason="again")).code == "already_on_hold"
     clinic.record(story.OPERATIONS, ReleaseHold())
     assert clinic.record(story.NURSE, story.check_in(1)) == ["CheckedIn"]
+
+
+@pytest.mark.parametrize("clinician", [story.PRESCRIBER, story.NURSE, story.THERAPIST])
+def test_a_hold_a_clinician_placed_is_released_only_by_a_clinician(clinician: Actor) -> None:
+    clinic = Clinic()
+    clinic.through_preparation()
+    clinic.record(clinician, PlaceHold(reason="bp_recheck"))
+    assert clinic.course.hold_clinical
+    refused = clinic.rejects(story.OPERATIONS, ReleaseHold())
+    assert refused.code == "clinical_hold"
+    assert "only a clinician (nurse, prescriber, therapist)" in refused.message
+    other = story.NURSE if clinician is not story.NURSE else story.THERAPIST
+    assert clinic.record(other, ReleaseHold()) == ["HoldReleased"]
+    assert not clinic.course.on_hold and not clinic.course.hold_clinical
+
+
+def test_a_hold_operations_placed_is_released_by_anyone_who_may_release() -> None:
+    clinic = Clinic()
+    clinic.through_preparation()
+    clinic.record(story.OPERATIONS, PlaceHold(reason="payment_pending"))
+    assert not clinic.course.hold_clinical
+    assert clinic.record(story.NURSE, ReleaseHold()) == ["HoldReleased"]
+    clinic.record(story.OPERATIONS, PlaceHold(reason="patient_travel"))
+    assert clinic.record(story.OPERATIONS, ReleaseHold()) == ["HoldReleased"]
+
+
+def test_a_hold_stored_before_holds_said_who_placed_them_stays_releasable_by_operations() -> None:
+    clinic = Clinic()
+    clinic.through_preparation()
+    stored = HoldPlaced.model_validate({"type": "HoldPlaced", "reason": "patient_travel"})
+    clinic._append([stored], story.NURSE)
+    assert clinic.record(story.OPERATIONS, ReleaseHold()) == ["HoldReleased"]
 
 
 def test_operations_staff_cannot_record_clinical_findings() -> None:

@@ -10,6 +10,7 @@ and lets time pass the way the workflow does: every reminder, overdue flag and l
   clinical review is pending or the course is on hold; a dose only after its check-in, by the
   plan's route, within the plan's limit; a check-in only with a ride home and a reading below
   the threshold;
+- a hold a clinician placed is released only by a clinician;
 - a rejected command changes nothing (and `decide` never changes the state it is given); its
   code is snake_case and its message says something;
 - versions go 1, 2, 3, ...; the events as the store returns them (`from_row`) fold to the state
@@ -82,11 +83,12 @@ from course.events import (
     EventEnvelope,
     EventMetadata,
     FollowUpOverdue,
+    HoldPlaced,
     MaintenanceOverdue,
     MaintenanceSessionRecorded,
 )
 from course.policy import CoursePolicy
-from course.rules import STEP_ROLES, at_or_above, missing_clearance, missing_preparation
+from course.rules import CLINICAL_ROLES, STEP_ROLES, at_or_above, missing_clearance, missing_preparation
 from course.state import CourseState, Phase, evolve, fold
 from course.timing import next_due
 from course.view import CourseView, checklist, view
@@ -183,6 +185,7 @@ class CourseRun:
         note(f"{self.now:%Y-%m-%d %H:%M} {actor.id}: {command!r} -> {[e.type for e in events]}")
         assert before.model_dump_json() == snapshot, "decide changed the state it was given"
         self._check_accepted(before, command, events)
+        self._check_hold_authority(before, actor, command, events)
         self._append(events, actor)
         self.doses += sum(isinstance(e, DosingSessionCompleted) for e in events)
         self.maintenance_sessions += sum(isinstance(e, MaintenanceSessionRecorded) for e in events)
@@ -225,6 +228,15 @@ class CourseRun:
                 assert event_.route == before.current_route, "dosed by a route the plan does not name"
                 assert event_.dose_mg_per_kg <= before.plan.max_dose_mg_per_kg, "dosed above the plan's limit"
 
+    def _check_hold_authority(
+        self, before: CourseState, actor: Actor, command: Command, events: list[DomainEvent]
+    ) -> None:
+        for event_ in events:
+            if isinstance(event_, HoldPlaced):
+                assert event_.clinical == (actor.role in CLINICAL_ROLES), f"a hold by {actor.role} marked otherwise"
+        if isinstance(command, ReleaseHold) and before.hold_clinical:
+            assert actor.role in CLINICAL_ROLES, f"a clinician's hold released by {actor.role.value}"
+
     def check_state(self) -> None:
         state = self.course
         assert [e.version for e in self.log] == list(range(1, len(self.log) + 1))
@@ -256,7 +268,12 @@ class CourseRun:
         # the clinic told it to wait". The workflow re-plans (and ticks) as soon as a hold ends.
         fired = self.submit(SYSTEM_ACTOR, Tick())
         assert isinstance(fired, list)
-        late = [e.key for e in fired if isinstance(e, FollowUpOverdue | MaintenanceOverdue) and e.due_at > held_since]
+        # A due time is shifted by the time on hold: unshifted, one already due before the hold
+        # began (its timer ran late) is rightly flagged at once.
+        held = self.now - held_since
+        late = [
+            e.key for e in fired if isinstance(e, FollowUpOverdue | MaintenanceOverdue) and e.due_at - held > held_since
+        ]
         assert not late, f"on release from a hold placed {held_since:%Y-%m-%d %H:%M}, flagged overdue at once: {late}"
 
     def wait(self, delta: timedelta, *, timers_fire: bool = True) -> None:
