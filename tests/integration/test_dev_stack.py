@@ -105,7 +105,10 @@ class DevStack:
     def stop(self) -> int:
         assert self.process is not None
         self.process.send_signal(signal.SIGINT)
-        out, _ = self.process.communicate(timeout=60)
+        # Bounded, not guessed: course dev stops the worker (10 s grace), the Temporal server
+        # (15 s) and PostgreSQL (30 s fast shutdown, then 10 s immediate) in turn; on a loaded
+        # machine, a PostgreSQL restarted after a SIGKILL can use most of its share checkpointing.
+        out, _ = self.process.communicate(timeout=180)
         self.output.append(out)
         return self.process.returncode
 
