@@ -29,8 +29,10 @@ from api.problems import Problem
 from api.routes import refuse_control_characters
 from api.services import Services
 from cli.client import CourseNotFound, StepRejected, StepTimedOut
+from course.access import BreakGlassReason
 from course.commands import STEPS, Actor, ClinicianCommand
 from course.rules import STEP_ROLES, role_refusal
+from trust.reads import ReadRefused
 
 log = structlog.get_logger(__name__)
 
@@ -121,11 +123,21 @@ def console_router(  # noqa: PLR0915
         actor = await signed_in(request)
         if actor is None:
             return to_login()
+        reason = _break_glass_reason(request.query_params.get("break_glass"))
         try:
-            view = await services.courses.status(course_id)
-            events = await services.events(course_id)
+            view, events = await services.reads("console").timeline(actor, course_id, reason)
         except CourseNotFound:
             return page(request, "missing.html", 404, actor=actor)
+        except ReadRefused as refused:
+            return page(
+                request,
+                "break_glass.html",
+                403,
+                actor=actor,
+                course_id=course_id,
+                refused=refused,
+                reasons=[r.value for r in BreakGlassReason],
+            )
         mine = [step for step in STEPS if actor.role in STEP_ROLES[step]]
         return page(
             request,
@@ -133,7 +145,7 @@ def console_router(  # noqa: PLR0915
             actor=actor,
             course=view,
             events=events,
-            trend=gad7_trend(events),
+            trend=gad7_trend(events) if events is not None else None,
             steps=mine,
             recorded=request.query_params.get("recorded"),
         )
@@ -223,6 +235,14 @@ def console_router(  # noqa: PLR0915
         )
 
     return router
+
+
+def _break_glass_reason(value: str | None) -> BreakGlassReason | None:
+    """A reason from the console's form; anything else is no reason (the form is shown again)."""
+    try:
+        return BreakGlassReason(value) if value else None
+    except ValueError:
+        return None
 
 
 def opening_fields() -> list[FormField]:

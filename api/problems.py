@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cli.client import CourseNotFound, NoWorkerServing, StepRejected, StepTimedOut
 from cli.queries import BadFilter
+from trust.reads import ReadRefused
 
 PROBLEM_JSON = "application/problem+json"
 RULE_TYPE = "urn:treatment-courses:rule:"
@@ -123,6 +124,10 @@ def install(app: FastAPI) -> None:
             code = "not_answered"
         problem = Problem(HTTPStatus.GATEWAY_TIMEOUT, detail, code=code, request_id=unanswered.request_id)
         return problem_response(problem, headers={"Retry-After": "5"})
+
+    @app.exception_handler(ReadRefused)
+    async def _read_refused(_: Request, refused: ReadRefused) -> JSONResponse:
+        return problem_response(Problem(HTTPStatus.FORBIDDEN, refused.sentence, code=refused.code))
 
     @app.exception_handler(CourseNotFound)
     async def _missing(_: Request, __: CourseNotFound) -> JSONResponse:

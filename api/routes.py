@@ -21,11 +21,12 @@ from api.models import CourseOpened, CourseRow, EventRow, NotificationRow, OpenC
 from api.problems import IDEMPOTENCY_KEY, PROBLEMS, Problem, unauthorized
 from api.services import Services
 from cli.queries import course_query
-from cli.reads import list_courses
+from course.access import BreakGlassReason
 from course.commands import STEPS, Actor, ClinicianCommand
 from course.rules import STEP_ROLES, role_refusal
 from course.state import Phase
-from course.view import CourseView
+from course.view import CourseView, OperationsView
+from trust.reads import AuditTrail
 from workflows.inputs import workflow_id
 
 LIFECYCLE = ("hold", "release", "withdraw", "reassign")
@@ -39,6 +40,14 @@ IdempotencyKey = Annotated[
         max_length=200,
         pattern=r"^[\x21-\x7e]+$",
         description="Required (428 without): a retried request with the same key is applied once.",
+    ),
+]
+BreakGlass = Annotated[
+    BreakGlassReason | None,
+    Header(
+        alias="X-Break-Glass-Reason",
+        description="A clinician outside the course's routine readers reads it only with a reason "
+        "(recorded with the read); operations never read the clinical record.",
     ),
 ]
 
@@ -100,6 +109,7 @@ def _strings(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
 def api_router(services: Services) -> APIRouter:
     router = APIRouter(responses={401: PROBLEMS[401], 413: PROBLEMS[413], 422: PROBLEMS[422]})
     Member = Annotated[Actor, Depends(authenticate(services))]
+    reads = services.reads("api")
 
     @router.get("/me", tags=["staff"])
     async def me(actor: Member) -> StaffMember:
@@ -119,7 +129,7 @@ def api_router(services: Services) -> APIRouter:
 
     @router.get("/courses", tags=["courses"])
     async def find_courses(
-        _: Member,
+        actor: Member,
         *,
         phase: Phase | None = None,
         awaiting: Annotated[str | None, Query(max_length=64)] = None,
@@ -131,7 +141,8 @@ def api_router(services: Services) -> APIRouter:
         include_closed: Annotated[bool, Query(alias="all")] = False,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     ) -> list[CourseRow]:
-        """The filters of `course list`; the same visibility query works in the Temporal UI."""
+        """The filters of `course list`, narrowed to the courses the member reads routinely (care team;
+        nurses: preparation and dosing; operations: all). Each course listed is recorded as read."""
         query = course_query(
             phase=phase.value if phase else None,
             awaiting=awaiting,
@@ -142,27 +153,41 @@ def api_router(services: Services) -> APIRouter:
             needs_review=needs_review,
             include_closed=include_closed,
         )
-        rows = await list_courses(services.courses.temporal, query, limit)
+        rows = await reads.listing(actor, query, limit)
         return [CourseRow.model_validate(row) for row in rows]
 
-    @router.get("/courses/{course_id}", tags=["courses"], responses={404: PROBLEMS[404]})
-    async def course_view(course_id: str, _: Member) -> CourseView:
-        return await services.courses.status(course_id)
+    @router.get("/courses/{course_id}", tags=["courses"], responses={403: PROBLEMS[403], 404: PROBLEMS[404]})
+    async def course_view(course_id: str, actor: Member, reason: BreakGlass = None) -> CourseView | OperationsView:
+        """The course's view for the clinicians who may read it; operations get the operations view
+        (`"view": "operations"`: no GAD-7, route or closing reasons). Recorded in the access log."""
+        return await reads.course(actor, course_id, reason)
 
-    @router.get("/courses/{course_id}/events", tags=["courses"], responses={404: PROBLEMS[404]})
-    async def course_events(course_id: str, _: Member) -> list[EventRow]:
-        return [EventRow.model_validate(row) for row in await services.events(course_id)]
+    @router.get("/courses/{course_id}/events", tags=["courses"], responses={403: PROBLEMS[403], 404: PROBLEMS[404]})
+    async def course_events(course_id: str, actor: Member, reason: BreakGlass = None) -> list[EventRow]:
+        """The clinical record: never to operations. Recorded in the access log."""
+        return [EventRow.model_validate(row) for row in await reads.events(actor, course_id, reason)]
 
-    @router.get("/courses/{course_id}/notifications", tags=["notifications"], responses={404: PROBLEMS[404]})
-    async def course_notifications(course_id: str, _: Member) -> list[NotificationRow]:
-        rows = await services.notifications(course_id)
+    @router.get("/courses/{course_id}/audit", tags=["courses"], responses={403: PROBLEMS[403], 404: PROBLEMS[404]})
+    async def course_audit(course_id: str, actor: Member) -> AuditTrail:
+        """Who read the course (this read included) and who changed it: for operations and the
+        course's prescriber and therapist."""
+        return await reads.audit(actor, course_id)
+
+    @router.get(
+        "/courses/{course_id}/notifications",
+        tags=["notifications"],
+        responses={403: PROBLEMS[403], 404: PROBLEMS[404]},
+    )
+    async def course_notifications(course_id: str, actor: Member, reason: BreakGlass = None) -> list[NotificationRow]:
+        rows = await reads.notifications(actor, course_id, reason)
         return [NotificationRow.model_validate(row) for row in rows]
 
-    @router.get("/notifications", tags=["notifications"])
+    @router.get("/notifications", tags=["notifications"], responses={403: PROBLEMS[403]})
     async def recent_notifications(
-        _: Member, *, attention: bool = False, limit: Annotated[int, Query(ge=1, le=1000)] = 200
+        actor: Member, *, attention: bool = False, limit: Annotated[int, Query(ge=1, le=1000)] = 200
     ) -> list[NotificationRow]:
-        rows = await services.notifications(None, attention=attention, limit=limit)
+        """Operations only: each course listed is recorded as read."""
+        rows = await reads.recent_notifications(actor, attention=attention, limit=limit)
         return [NotificationRow.model_validate(row) for row in rows]
 
     for step, model in STEPS.items():
@@ -175,7 +200,7 @@ def api_router(services: Services) -> APIRouter:
                 path,
                 endpoint,
                 methods=["POST"],
-                response_model=CourseView,
+                response_model=CourseView | OperationsView,
                 tags=["lifecycle" if step in LIFECYCLE else "steps"],
                 summary=f"Record {step}",
                 operation_id=f"record_{step.replace('-', '_')}" + ("" if path.endswith(f"steps/{step}") else "_short"),
@@ -199,11 +224,12 @@ def _step_endpoint(services: Services, step: str, model: type[BaseModel], member
 
     async def record_step(
         course_id: str, actor: Actor, idempotency_key: IdempotencyKey, payload: Any = None
-    ) -> CourseView:
+    ) -> CourseView | OperationsView:
         require_role(actor, step)
         command = cast(ClinicianCommand, payload if payload is not None else model())
         refuse_control_characters(command)
-        return await services.record(course_id, command, actor, idempotency_key)
+        view = await services.record(course_id, command, actor, idempotency_key)
+        return services.reads("api").answer(actor, view)
 
     # FastAPI reads the body's schema from the annotation: each step's own model (bare payload).
     record_step.__annotations__["actor"] = member
@@ -211,7 +237,10 @@ def _step_endpoint(services: Services, step: str, model: type[BaseModel], member
     record_step.__annotations__["payload"] = (
         Annotated[model | None, Body(), strict] if optional else Annotated[model, Body(), strict]
     )
-    record_step.__doc__ = (model.__doc__ or "") + f"\n\nRoles: {_roles(step)}. A rule that refuses it: 409."
+    record_step.__doc__ = (model.__doc__ or "") + (
+        f"\n\nRoles: {_roles(step)}. A rule that refuses it: 409. The answer is the course's view for those "
+        "who read it routinely, else its operations view."
+    )
     return record_step
 
 

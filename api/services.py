@@ -11,12 +11,12 @@ import structlog
 
 from activities.ports import EventStore
 from api.staff import StaffDirectory
-from cli.client import CourseClient, CourseNotFound, NoWorkerServing, StepTimedOut
-from cli.notifications_cmd import fetch_notifications
+from cli.client import CourseClient, NoWorkerServing, StepTimedOut
 from cli.queries import course_query
-from cli.reads import event_rows, list_courses
-from course.commands import Actor, ClinicianCommand, Role
+from course.commands import Actor, ClinicianCommand
 from course.view import CourseView
+from trust.access_log import Channel
+from trust.reads import CourseReads
 
 log = structlog.get_logger(__name__)
 
@@ -56,26 +56,11 @@ class Services:
         log.info("step recorded", course_id=view.course_id, step=step, staff=actor.id, version=view.version)
         return view
 
-    async def events(self, course_id: str) -> list[dict[str, Any]]:
-        """The course's event stream; empty (not 404) just after opening, before its first append lands."""
-        try:
-            return await event_rows(self.store, course_id)
-        except CourseNotFound:
-            await self.courses.status(course_id)  # raises CourseNotFound when there is no such course
-            return []
-
-    async def notifications(
-        self, course_id: str | None, *, attention: bool = False, limit: int = 200
-    ) -> list[dict[str, Any]]:
-        return await fetch_notifications(self.pool, course_id, attention=attention, limit=limit)
+    def reads(self, channel: Channel) -> CourseReads:
+        """Every read of a course goes through here: decided by course/access.py, then recorded."""
+        return CourseReads(self.courses, self.store, self.pool, channel)
 
     async def my_courses(self, actor: Actor, limit: int = 200) -> list[dict[str, Any]]:
-        """Prescribers and therapists: open courses whose care team they are on. Nurses (not named on
-        a course: they staff the dosing days) and operations: every open course."""
-        temporal = self.courses.temporal
-        if actor.role in (Role.NURSE, Role.OPERATIONS):
-            return await list_courses(temporal, course_query(), limit)
-        rows = await list_courses(temporal, course_query(clinician=actor.id), limit)
-        seen = {row["course_id"] for row in rows}
-        therapist = await list_courses(temporal, course_query(therapist=actor.id), limit)
-        return rows + [row for row in therapist if row["course_id"] not in seen]
+        """Open courses the member reads routinely: prescribers and therapists their care team's,
+        nurses those in preparation or dosing, operations every one (as codes and ids)."""
+        return await self.reads("console").listing(actor, course_query(), limit)

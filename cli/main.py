@@ -1,14 +1,16 @@
-"""`course`: the command staff and scripts use. Exit 0 ok, 2 rejected/invalid, 3 unknown course, 1 else."""
+"""`course`: the command staff and scripts use. Exit 0 ok, 2 rejected/invalid, 3 unknown course, 4 read
+refused, 1 else."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
 import uuid
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,8 @@ from pydantic import BaseModel, ValidationError
 from cli import notifications_cmd, staff_cmd
 from cli.client import CourseClient, CourseNotFound, StepRejected, StepTimedOut, parse_course_id
 from cli.queries import BadFilter, course_query
-from cli.reads import event_rows, list_courses
+from cli.reads import list_courses
+from course.access import BreakGlassReason
 from course.commands import (
     STEPS,
     Actor,
@@ -30,10 +33,12 @@ from course.commands import (
 )
 from course.policy import CoursePolicy
 from course.state import Phase
+from course.view import CourseView
+from trust.reads import CourseReads, ReadRefused
 from worker.settings import Settings
 from workflows.inputs import OpenCourse, workflow_id
 
-OK, FAILED, INVALID, UNKNOWN_COURSE = 0, 1, 2, 3
+OK, FAILED, INVALID, UNKNOWN_COURSE, REFUSED = 0, 1, 2, 3, 4
 
 
 class InvalidInput(Exception):
@@ -220,9 +225,30 @@ async def cmd_signal(args: argparse.Namespace, settings: Settings) -> int:
     return OK
 
 
-async def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+@contextlib.asynccontextmanager
+async def _reads(settings: Settings) -> AsyncIterator[CourseReads]:
+    """Reads are decided by course/access.py and recorded in the access log before they are shown.
+    The reader is the CLI's actor (--actor/--role or COURSE_ACTOR/COURSE_ROLE): self-declared until
+    the CLI signs in with a staff token."""
+    from activities.event_store import PostgresEventStore  # noqa: PLC0415
+    from worker.database import create_pool, database_url  # noqa: PLC0415
+
     client = await _client(settings)
-    course = await client.status(args.course_id)
+    pool = await create_pool(database_url(settings.database_url, settings.course_data_dir), max_size=2)
+    try:
+        yield CourseReads(client, PostgresEventStore(pool), pool, "cli")
+    finally:
+        await pool.close()
+
+
+def _reason(args: argparse.Namespace) -> BreakGlassReason | None:
+    return BreakGlassReason(args.break_glass) if getattr(args, "break_glass", None) else None
+
+
+async def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    actor = _actor(args)
+    async with _reads(settings) as reads:
+        course = await reads.course(actor, args.course_id, _reason(args))
     lines = [f"course {course.course_id}: {course.phase.value}" + (f" ({course.outcome})" if course.outcome else "")]
     lines += [
         f"  [{'x' if s.status == 'done' else ' '}] {s.name}" + (f" - {s.why}" if s.why else "") for s in course.steps
@@ -230,20 +256,18 @@ async def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     lines.append(f"  waiting for: {', '.join(course.awaiting) or 'nothing'}")
     if course.next_due:
         lines.append(f"  next: {course.next_due.what} at {course.next_due.at.isoformat()}")
-    lines.append(f"  GAD-7: baseline {course.gad7.baseline}, latest {course.gad7.latest}")
+    if isinstance(course, CourseView):
+        lines.append(f"  GAD-7: baseline {course.gad7.baseline}, latest {course.gad7.latest}")
+    else:
+        lines.append("  (operations view: the clinical record is for the care team)")
     _print(args, course, "\n".join(lines))
     return OK
 
 
 async def cmd_events(args: argparse.Namespace, settings: Settings) -> int:
-    from activities.event_store import PostgresEventStore  # noqa: PLC0415
-    from worker.database import create_pool, database_url  # noqa: PLC0415
-
-    pool = await create_pool(database_url(settings.database_url, settings.course_data_dir), max_size=2)
-    try:
-        rows = await event_rows(PostgresEventStore(pool), args.course_id)
-    finally:
-        await pool.close()
+    actor = _actor(args)
+    async with _reads(settings) as reads:
+        rows = await reads.events(actor, args.course_id, _reason(args))
     text = "\n".join(f"{r['version']:>4}  {r['occurred_at']}  {r['type']}" for r in rows)
     _print(args, rows, text)
     return OK
@@ -270,14 +294,36 @@ async def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
     if args.query:
         print(query)
         return OK
-    client = await _client(settings)
-    rows = await list_courses(client.temporal, query, args.limit)
+    actor = _actor(args)
+    async with _reads(settings) as reads:
+        rows = await reads.listing(actor, query, args.limit)
     text = "\n".join(
         f"{r['course_id']}  {r['phase'] or r['status']:<12} waiting: {','.join(r['awaiting']) or '-':<28} "
         f"clinician: {r['clinician_id']}  flags: {_flags(r)}"
         for r in rows
     )
     _print(args, rows, text or "no courses match")
+    return OK
+
+
+async def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
+    """Who read the course and who changed it (operations and the course's prescriber and therapist)."""
+    actor = _actor(args)
+    async with _reads(settings) as reads:
+        trail = await reads.audit(actor, args.course_id)
+    lines = ["read:"] + [
+        f"  {r.read_at.isoformat()}  {r.staff_id} ({r.role.value})  {r.what:<13} {r.channel:<7}"
+        + (f"  BREAK-GLASS: {r.break_glass.value}" if r.break_glass else "")
+        for r in trail.reads
+    ]
+    lines.append("changed:")
+    lines += [
+        f"  {c.version:>4}  {c.occurred_at.isoformat()}  {c.staff_id} ({c.role.value})  {c.type}"
+        + ("" if c.signed else "  (unsigned)")
+        + (f"  BREAK-GLASS: {c.break_glass}" if c.break_glass else "")
+        for c in trail.changes
+    ]
+    _print(args, trail, "\n".join(lines))
     return OK
 
 
@@ -343,6 +389,32 @@ def _common(parser: argparse.ArgumentParser, *, acts: bool = False, records: boo
         )
 
 
+def _reader(parser: argparse.ArgumentParser, *, break_glass: bool = True) -> None:
+    """Who is reading: recorded in the access log with the read."""
+    parser.add_argument("--actor", help="reading staff member id (default $COURSE_ACTOR)")
+    parser.add_argument("--role", help="prescriber | nurse | therapist | operations ($COURSE_ROLE)")
+    if break_glass:
+        parser.add_argument(
+            "--break-glass",
+            choices=[r.value for r in BreakGlassReason],
+            metavar="REASON",
+            help="read a course outside your routine access, with a reason recorded with the read: "
+            + ", ".join(r.value for r in BreakGlassReason),
+        )
+
+
+def _read_parsers(sub: Any) -> None:
+    for name in ("status", "events"):
+        reader = sub.add_parser(name, help=f"show a course's {name} (recorded in the access log)")
+        _common(reader)
+        _reader(reader)
+        reader.add_argument("course_id")
+    auditor = sub.add_parser("audit", help="who read a course and who changed it")
+    _common(auditor)
+    _reader(auditor, break_glass=False)
+    auditor.add_argument("course_id")
+
+
 def _verify_parser(sub: Any) -> None:
     verifier = sub.add_parser("verify", help="re-check every stored event of a course against the signing keys")
     _common(verifier)
@@ -383,12 +455,10 @@ def build_parser() -> argparse.ArgumentParser:
     recorder.add_argument("--data", help="payload JSON file, or - for standard input")
     recorder.add_argument("--schema", metavar="STEP", help="print the JSON schema of a step's payload")
 
-    for name in ("status", "events"):
-        reader = sub.add_parser(name, help=f"show a course's {name}")
-        _common(reader)
-        reader.add_argument("course_id")
-    lister = sub.add_parser("list", help="list courses (the same queries work in the Temporal UI)")
+    _read_parsers(sub)
+    lister = sub.add_parser("list", help="list the courses you read (the same queries work in the Temporal UI)")
     _common(lister)
+    _reader(lister, break_glass=False)
     lister.add_argument("--phase", choices=[p.value for p in Phase])
     lister.add_argument("--awaiting", metavar="STEP", help="courses waiting for this step")
     lister.add_argument("--clinician")
@@ -429,6 +499,7 @@ _ASYNC: dict[str, Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, i
     "record": cmd_record,
     "status": cmd_status,
     "events": cmd_events,
+    "audit": cmd_audit,
     "list": cmd_list,
     "hold": cmd_lifecycle,
     "release": cmd_lifecycle,
@@ -478,6 +549,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     except StepRejected as rejected:
         print(f"rejected ({rejected.code}): {rejected.message}", file=sys.stderr)
         return INVALID
+    except ReadRefused as refused:
+        print(f"refused ({refused.code}): {refused.sentence}", file=sys.stderr)
+        return REFUSED
     except CourseNotFound as missing:
         print(f"error: {missing}", file=sys.stderr)
         return UNKNOWN_COURSE

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import re
 
-from course.commands import STEPS
+from course.access import NURSE_PHASES
+from course.commands import STEPS, Actor, Role
 from course.state import Phase
 from workflows.inputs import WORKFLOW_TYPE
 
@@ -70,3 +71,15 @@ SAVED_VIEWS: dict[str, str] = {
     "In dosing": course_query(phase="dosing"),
     "In maintenance": course_query(phase="maintenance"),
 }
+
+
+def readable_by(actor: Actor) -> str | None:
+    """The clause narrowing a list to the courses this reader reads routinely (course/access.py):
+    prescribers and therapists their care team's, nurses those in the nurse phases, operations all
+    (their rows are codes and opaque ids, the operations view)."""
+    if actor.role is Role.OPERATIONS:
+        return None
+    if actor.role is Role.NURSE:
+        return f"CoursePhase IN ({', '.join(repr(p.value) for p in sorted(NURSE_PHASES))})"
+    staff = _opaque(actor.id, "staff id")
+    return f"(ClinicianId = '{staff}' OR TherapistId = '{staff}')"

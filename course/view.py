@@ -70,6 +70,34 @@ class CourseView(_View):
     attention: str | None = None
 
 
+class OperationsView(_View):
+    """What operations staff read of a course: phase, what it waits for, flags, times, codes and
+    the payer's answer for the financial clearance. No clinical payload: no GAD-7, no route, no
+    reasons a course closed (they name contraindications)."""
+
+    view: Literal["operations"] = "operations"
+    course_id: str
+    phase: Phase
+    outcome: str | None
+    awaiting: list[str]
+    steps: list[StepStatus]
+    dosing_sessions: SessionCount
+    next_due: NextDue | None
+    flags: Flags
+    overdue_items: list[str]
+    insurance: str | None
+    in_network: bool | None = None
+    patient_share: PatientShare | None = None
+    clinician_id: str
+    therapist_id: str | None
+    version: int
+    attention: str | None = None
+
+
+def operations_view(course: CourseView) -> OperationsView:
+    return OperationsView.model_validate(course.model_dump(include=set(OperationsView.model_fields) - {"view"}))
+
+
 def awaiting(state: CourseState) -> list[str]:
     """Step names the course is waiting for, in the order a clinician would do them."""
     if state.terminal:

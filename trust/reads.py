@@ -1,0 +1,179 @@
+"""Every read of a course, through the API, the console or the CLI: decided, recorded, answered.
+
+The rules are `course.access.may_read`; the course's care team and phase come from the course
+itself (its `status` query), so a reassignment or a new phase counts from the moment it is folded.
+A read is recorded before it is answered: if the record cannot be written, nothing is shown.
+A refused read is not an access (nothing was shown); it is logged with its code, for follow-up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import structlog
+from pydantic import BaseModel, ConfigDict
+
+from activities.ports import EventStore
+from cli.client import CourseClient, CourseNotFound, parse_course_id
+from cli.notifications_cmd import fetch_notifications
+from cli.queries import readable_by
+from cli.reads import event_rows, list_courses
+from course.access import BreakGlassReason, CourseFacts, Read, Refused, may_read, reads_routinely
+from course.commands import Actor, Role
+from course.view import CourseView, OperationsView, operations_view
+from trust.access_log import AccessLog, AccessRecord, Channel
+from workflows.inputs import workflow_id
+
+log = structlog.get_logger(__name__)
+
+
+class ReadRefused(Exception):
+    def __init__(self, code: str, sentence: str) -> None:
+        super().__init__(sentence)
+        self.code = code
+        self.sentence = sentence
+
+
+class Change(BaseModel):
+    """One stored event: who changed the course, with what, when, at which version."""
+
+    model_config = ConfigDict(frozen=True)
+
+    version: int
+    type: str
+    occurred_at: datetime
+    staff_id: str
+    role: Role
+    signed: bool
+    break_glass: str | None
+
+
+class AuditTrail(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    course_id: str
+    reads: list[AccessRecord]
+    changes: list[Change]
+
+
+@dataclass(frozen=True)
+class CourseReads:
+    courses: CourseClient
+    store: EventStore
+    pool: asyncpg.Pool
+    channel: Channel
+
+    @property
+    def access(self) -> AccessLog:
+        return AccessLog(self.pool)
+
+    async def allow(
+        self, actor: Actor, course: CourseFacts, what: Read, reason: BreakGlassReason | None = None
+    ) -> None:
+        """Refuse (ReadRefused), or record the read; only then may the caller answer it."""
+        decision = may_read(actor, course, what, reason)
+        if isinstance(decision, Refused):
+            log.info("read refused", course_id=course.course_id, staff=actor.id, what=what.value, code=decision.code)
+            raise ReadRefused(decision.code, decision.sentence)
+        await self.access.append(actor, [course.course_id], what, self.channel, decision.break_glass)
+        if decision.break_glass:
+            log.warning(
+                "break-the-glass read",
+                course_id=course.course_id,
+                staff=actor.id,
+                role=actor.role.value,
+                what=what.value,
+                reason=decision.break_glass.value,
+            )
+
+    async def facts(self, course_id: str) -> tuple[CourseView, CourseFacts]:
+        view = await self.courses.status(course_id)  # CourseNotFound: 404 before any rule is asked
+        return view, CourseFacts.of(view)
+
+    async def course(
+        self, actor: Actor, course_id: str, reason: BreakGlassReason | None = None
+    ) -> CourseView | OperationsView:
+        """The clinical view for clinicians who may read it; the operations view for operations."""
+        view, facts = await self.facts(course_id)
+        if actor.role is Role.OPERATIONS:
+            await self.allow(actor, facts, Read.OPERATIONS)
+            return operations_view(view)
+        await self.allow(actor, facts, Read.VIEW, reason)
+        return view
+
+    async def events(
+        self, actor: Actor, course_id: str, reason: BreakGlassReason | None = None
+    ) -> list[dict[str, Any]]:
+        """The event stream; empty (not 404) just after opening, before its first append lands."""
+        _, facts = await self.facts(course_id)
+        await self.allow(actor, facts, Read.EVENTS, reason)
+        try:
+            return await event_rows(self.store, course_id)
+        except CourseNotFound:
+            return []
+
+    async def timeline(
+        self, actor: Actor, course_id: str, reason: BreakGlassReason | None = None
+    ) -> tuple[CourseView | OperationsView, list[dict[str, Any]] | None]:
+        """The console's course page: operations get the operations view and no events."""
+        view, facts = await self.facts(course_id)
+        if actor.role is Role.OPERATIONS:
+            await self.allow(actor, facts, Read.OPERATIONS)
+            return operations_view(view), None
+        await self.allow(actor, facts, Read.TIMELINE, reason)
+        try:
+            return view, await event_rows(self.store, course_id)
+        except CourseNotFound:
+            return view, []
+
+    async def notifications(
+        self, actor: Actor, course_id: str, reason: BreakGlassReason | None = None
+    ) -> list[dict[str, Any]]:
+        _, facts = await self.facts(course_id)
+        await self.allow(actor, facts, Read.NOTIFICATIONS, reason)
+        return await fetch_notifications(self.pool, course_id)
+
+    async def recent_notifications(self, actor: Actor, *, attention: bool, limit: int) -> list[dict[str, Any]]:
+        """Across courses: operations follow up deliveries; clinicians read a course's own."""
+        if actor.role is not Role.OPERATIONS:
+            raise ReadRefused(
+                "operations_only",
+                "Notifications across courses are for operations staff; read a course's own notifications instead.",
+            )
+        rows = await fetch_notifications(self.pool, None, attention=attention, limit=limit)
+        await self.access.append(actor, sorted({r["course_id"] for r in rows}), Read.NOTIFICATIONS, self.channel)
+        return rows
+
+    async def listing(self, actor: Actor, query: str, limit: int) -> list[dict[str, Any]]:
+        """A list of courses narrowed to those the reader reads routinely (no break-glass in lists)."""
+        clause = readable_by(actor)
+        rows = await list_courses(self.courses.temporal, f"{query} AND {clause}" if clause else query, limit)
+        await self.access.append(actor, [r["course_id"] for r in rows], Read.LIST, self.channel)
+        return rows
+
+    async def audit(self, actor: Actor, course_id: str) -> AuditTrail:
+        """Who read the course (this read included) and who changed it."""
+        _, facts = await self.facts(course_id)
+        await self.allow(actor, facts, Read.AUDIT)
+        stream = await self.store.read(workflow_id(parse_course_id(course_id)))
+        changes = [
+            Change(
+                version=e.version,
+                type=e.type,
+                occurred_at=e.occurred_at,
+                staff_id=e.metadata.actor.id,
+                role=e.metadata.actor.role,
+                signed=e.metadata.signature is not None,
+                break_glass=e.metadata.signature.break_glass if e.metadata.signature else None,
+            )
+            for e in stream
+        ]
+        return AuditTrail(course_id=facts.course_id, reads=await self.access.reads_of(course_id), changes=changes)
+
+    def answer(self, actor: Actor, view: CourseView) -> CourseView | OperationsView:
+        """What a step's response shows: the clinical view only to those who read it routinely.
+        Not recorded: the step itself is the record."""
+        return view if reads_routinely(actor, CourseFacts.of(view)) else operations_view(view)
