@@ -50,7 +50,7 @@ async def test_the_care_team_takes_a_course_through_assessment_and_preparation_o
 
     notifications = await clinic.call("GET", f"/courses/{course}/notifications")
     assert notifications.status_code == 200 and isinstance(notifications.json(), list)
-    recent = await clinic.call("GET", "/notifications", params={"attention": "true", "limit": 5})
+    recent = await clinic.call("GET", "/notifications", Role.OPERATIONS, params={"attention": "true", "limit": 5})
     assert recent.status_code == 200 and isinstance(recent.json(), list)
 
     async def listed() -> bool:
