@@ -68,7 +68,7 @@ async def test_the_read_access_matrix_and_an_access_record_for_each_allowed_read
                     headers = {"X-Break-Glass-Reason": reason} if reason else {}
                     response = await clinic.call("GET", f"/courses/{course}{suffix}", role, headers=headers)
                     after = await access_records(pg_pool, course)
-                    cell = f"{role.value} × {relation} × {endpoint} × {reason or 'no reason'}"
+                    cell = f"{role.value} x {relation} x {endpoint} x {reason or 'no reason'}"
                     cells += 1
                     if response.status_code != status:
                         wrong.append(f"{cell}: {response.status_code}, expected {status}")
@@ -165,7 +165,9 @@ async def test_the_audit_shows_who_read_with_break_the_glass_marked_and_who_chan
     assert [c["version"] for c in trail["changes"]] == list(range(1, len(trail["changes"]) + 1))
 
 
-async def test_the_access_log_cannot_be_changed_or_emptied_by_the_service(clinic: Clinic, pg_pool: asyncpg.Pool) -> None:
+async def test_the_access_log_cannot_be_changed_or_emptied_by_the_service(
+    clinic: Clinic, pg_pool: asyncpg.Pool
+) -> None:
     course = await clinic.open()
     assert (await clinic.call("GET", f"/courses/{course}")).status_code == 200
     before = await access_records(pg_pool, course)

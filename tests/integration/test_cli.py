@@ -113,12 +113,12 @@ async def test_a_clinician_takes_a_course_through_preparation_from_the_command_l
             role=actor.role.value,
         )
         assert result.code == 0, (step, result.err)
-    status = await cli("status", course, "--json")
+    status = await cli("status", course, "--json", "--actor", "dr-ames")  # the course's prescriber
     assert status.code == 0
     view = status.json()
     assert view["phase"] == "dosing" and view["awaiting"] == ["check-in"]
 
-    events = await cli("events", course, "--json")
+    events = await cli("events", course, "--json", "--actor", "dr-ames")
     assert events.code == 0, events.err
     stream = events.json()
     assert [e["version"] for e in stream] == list(range(1, len(stream) + 1))
@@ -131,7 +131,7 @@ async def test_bad_input_exits_2_or_3_and_writes_nothing(cli: Cli) -> None:
         "course_id"
     ]
     await cli("record", course, "assessment", "--data", cli.payload("a", story.assessment()))
-    before = (await cli("events", course, "--json")).json()
+    before = (await cli("events", course, "--json", "--actor", "dr-ames")).json()
 
     malformed = await cli(
         "record",
@@ -157,7 +157,7 @@ async def test_bad_input_exits_2_or_3_and_writes_nothing(cli: Cli) -> None:
     )
     assert missing_record.code == 3
 
-    assert (await cli("events", course, "--json")).json() == before
+    assert (await cli("events", course, "--json", "--actor", "dr-ames")).json() == before
 
 
 async def test_the_schema_of_each_step_is_printed_for_form_builders(cli: Cli) -> None:
@@ -177,7 +177,7 @@ async def _opened(cli: Cli, patient: str) -> str:
 
 
 async def _types(cli: Cli, course: str) -> list[str]:
-    events = await cli("events", course, "--json")
+    events = await cli("events", course, "--json", "--actor", "dr-ames")
     assert events.code == 0, events.err
     return [e["type"] for e in events.json()]
 
@@ -231,3 +231,29 @@ async def test_with_no_worker_serving_courses_the_cli_says_so_and_exits_1(cli: C
         assert "Traceback" not in result.err and "RPCError" not in result.err
         assert took < 20, took  # the wait is bounded (2 s here, then a few describe calls)
     assert "retry with request id w-1" in result.err
+
+
+async def test_reads_from_the_command_line_follow_the_care_team_and_course_audit_shows_them(cli: Cli) -> None:
+    """The CLI's reader is its actor (self-declared until the CLI signs in with a staff token)."""
+    course = await _opened(cli, "pt-cli-reads")
+    refused = await cli("events", course, "--json", "--actor", "dr-lind")
+    assert refused.code == 4 and "break_glass_required" in refused.err and "emergency" in refused.err
+    glass = await cli("events", course, "--json", "--actor", "dr-lind", "--break-glass", "covering_colleague")
+    assert glass.code == 0, glass.err
+    assert glass.json()[0]["type"] == "CourseOpened"
+    ops = await cli("status", course, "--json", role="operations")
+    assert ops.code == 0 and ops.json()["view"] == "operations" and "gad7" not in ops.json()
+    assert (await cli("events", course, role="operations")).code == 4
+
+    audit = await cli("audit", course, "--json", "--actor", "dr-ames")
+    assert audit.code == 0, audit.err
+    reads = [(r["staff_id"], r["what"], r["channel"], r["break_glass"]) for r in audit.json()["reads"]]
+    assert reads == [
+        ("dr-lind", "events", "cli", "covering_colleague"),
+        ("staff-operations", "operations", "cli", None),
+        ("dr-ames", "audit", "cli", None),
+    ]
+    assert audit.json()["changes"][0]["type"] == "CourseOpened"
+    text = await cli("audit", course, "--actor", "dr-ames")
+    assert "BREAK-GLASS: covering_colleague" in text.out
+    assert (await cli("audit", course, "--actor", "dr-lind")).code == 4

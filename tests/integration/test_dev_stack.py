@@ -151,12 +151,13 @@ def test_course_dev_runs_everything_and_keeps_courses_across_a_restart(stack: De
     course = json.loads(opened.stdout)["course_id"]
     assert stack.course("status", course).returncode == 0
     # A second shell without DATABASE_URL attaches to the embedded PostgreSQL; Ctrl-C still stops it.
-    attached = stack.course("events", course, attach=True)
+    attached = stack.course("events", course, "--actor", "dr-1", "--role", "prescriber", attach=True)
     assert attached.returncode == 0, attached.stderr
 
-    # The API and console come up with it; a token from `course staff add` reads the course.
+    # The API and console come up with it; a token from `course staff add` reads the course (its
+    # prescriber's: a course in assessment is its care team's to read).
     assert f"http://localhost:{stack.api}/console" in "".join(stack.output)
-    added = stack.course("staff", "add", "rn-dev", "--role", "nurse", "--json")
+    added = stack.course("staff", "add", "dr-1", "--role", "prescriber", "--json")
     assert added.returncode == 0, added.stderr
     token = json.loads(added.stdout)["token"]
     seen = httpx.get(f"http://localhost:{stack.api}/courses/{course}", headers={"Authorization": f"Bearer {token}"})
@@ -172,7 +173,7 @@ def test_course_dev_runs_everything_and_keeps_courses_across_a_restart(stack: De
     status = stack.course("status", course, "--json")
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["course_id"] == course
-    events = stack.course("events", course, "--json")
+    events = stack.course("events", course, "--json", "--actor", "dr-1", "--role", "prescriber")
     assert events.returncode == 0, events.stderr
     assert [e["type"] for e in json.loads(events.stdout)][:2] == ["CourseOpened", "EligibilityChecked"]
     assert stack.stop() == 0
