@@ -190,6 +190,35 @@ async def test_the_service_migrates_its_own_database_and_owns_every_table(deploy
     assert owners == {deployment.course_user}
 
 
+async def test_the_service_can_add_to_the_access_log_and_never_change_or_empty_it(deployment: Deployment) -> None:
+    """As the service's own role (the table's owner, not a superuser): reads are appended, and an
+    UPDATE, DELETE or TRUNCATE is refused, by the revoked privilege and by the trigger behind it."""
+    dsn = f"postgresql://{deployment.course_user}@{HOST}:{PORT}/{deployment.course_db}"
+    await migrate(dsn)
+    connection = await asyncpg.connect(dsn)
+    course = "3f1e9c2a-0000-4000-8000-00000000a11d"
+    try:
+        await connection.execute(
+            "INSERT INTO access_log (staff_id, role, course_id, what, channel) "
+            "VALUES ('dr-ames', 'prescriber', $1, 'view', 'api')",
+            course,
+        )
+        for statement in (
+            "UPDATE access_log SET staff_id = 'someone-else'",
+            "DELETE FROM access_log",
+            "TRUNCATE access_log",
+        ):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await connection.execute(statement)
+        # Taking the privilege back by hand still meets the trigger.
+        await connection.execute(f'GRANT UPDATE, DELETE ON access_log TO "{deployment.course_user}"')
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
+            await connection.execute("DELETE FROM access_log")
+        assert await connection.fetchval("SELECT count(*) FROM access_log WHERE course_id = $1", course) == 1
+    finally:
+        await connection.close()
+
+
 def test_running_it_again_takes_back_a_privilege_granted_by_hand(deployment: Deployment) -> None:
     as_superuser(f'ALTER ROLE "{deployment.temporal_user}" CREATEDB')
     as_superuser(f'GRANT CONNECT ON DATABASE "{deployment.course_db}" TO PUBLIC')
