@@ -30,12 +30,21 @@ from workflows import search_attributes
 
 # Every test process acts as the clinic's API: one signing key for the session, its public half
 # the only key workers accept. Subprocesses (the CLI, `course worker`) inherit them by environment.
+# Operators' break-glass key likewise: the CLI's `--break-glass` signs with it, workers accept it
+# for break-glass steps only.
 if "SIGNING_KEY" not in os.environ:
     _signer = Signer.generate("test")
     os.environ["SIGNING_KEY"] = _signer.private_setting()
     os.environ["VERIFY_KEYS"] = _signer.public_setting()
+if "BREAK_GLASS_KEY" not in os.environ:
+    _glass = Signer.generate("test-break-glass")
+    os.environ["BREAK_GLASS_KEY"] = _glass.private_setting()
+    os.environ["BREAK_GLASS_VERIFY_KEYS"] = _glass.public_setting()
 keys.configure(
-    ring=KeyRing.from_setting(os.environ["VERIFY_KEYS"]), signer=Signer.from_setting(os.environ["SIGNING_KEY"])
+    ring=KeyRing.from_setting(os.environ["VERIFY_KEYS"]).with_break_glass(
+        KeyRing.from_setting(os.environ["BREAK_GLASS_VERIFY_KEYS"])
+    ),
+    signer=Signer.from_setting(os.environ["SIGNING_KEY"]),
 )
 
 

@@ -8,6 +8,11 @@ altered, or issued outside the policy's window, before anything reaches history 
 
 Keys rotate like payload keys: `SIGNING_KEY` (`id:base64 private seed`, the edge's current key)
 and `VERIFY_KEYS` (`id:base64 public key,...`, every key a worker or `course verify` accepts).
+
+Break-glass: an operator who must record a step without the API (it is down, or a clinician at
+the bedside cannot sign in) signs with their own key (`BREAK_GLASS_KEY`), and the signature carries
+a reason code. Workers check such a signature against a separate ring (`BREAK_GLASS_VERIFY_KEYS`):
+a break-glass key never signs an ordinary step, and the edge's key never signs a break-glass one.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
-from course.provenance import CommandSignature
+from course.provenance import BreakGlassStep, CommandSignature
 
 
 class SignatureRefused(Exception):
@@ -118,28 +123,67 @@ class Signer:
 
 
 class KeyRing:
-    """Public keys by id: what workers and `course verify` accept."""
+    """Public keys by id: what workers and `course verify` accept; the break-glass keys apart."""
 
-    def __init__(self, keys: Mapping[str, Ed25519PublicKey]) -> None:
+    def __init__(
+        self, keys: Mapping[str, Ed25519PublicKey], break_glass: Mapping[str, Ed25519PublicKey] | None = None
+    ) -> None:
         self._keys = dict(keys)
+        self._break_glass = dict(break_glass or {})
 
     @classmethod
-    def from_setting(cls, value: str) -> KeyRing:
-        """`id:base64 public key,...` (VERIFY_KEYS)."""
+    def from_setting(cls, value: str, setting: str = "VERIFY_KEYS") -> KeyRing:
+        """`id:base64 public key,...` (VERIFY_KEYS, BREAK_GLASS_VERIFY_KEYS)."""
         keys: dict[str, Ed25519PublicKey] = {}
         for entry in filter(None, (part.strip() for part in value.split(","))):
             key_id, _, encoded = entry.partition(":")
             raw = base64.b64decode(encoded)
             if not key_id or len(raw) != 32:
-                raise ValueError("VERIFY_KEYS entries must be 'id:base64 of a 32-byte Ed25519 public key'")
+                raise ValueError(f"{setting} entries must be 'id:base64 of a 32-byte Ed25519 public key'")
             keys[key_id] = Ed25519PublicKey.from_public_bytes(raw)
         if not keys:
-            raise ValueError("VERIFY_KEYS names no key")
+            raise ValueError(f"{setting} names no key")
         return cls(keys)
+
+    def with_break_glass(self, ring: KeyRing | None) -> KeyRing:
+        """This ring for ordinary steps, `ring`'s keys for break-glass ones (None: none accepted)."""
+        return KeyRing(self._keys, ring._keys if ring is not None else None)
 
     @property
     def key_ids(self) -> list[str]:
         return sorted(self._keys)
+
+    @property
+    def break_glass_key_ids(self) -> list[str]:
+        return sorted(self._break_glass)
+
+    def _key_for(self, signature: CommandSignature) -> Ed25519PublicKey:
+        """The public key this signature must verify under: ordinary and break-glass keys never stand
+        in for each other, whatever their ids."""
+        if signature.break_glass is None:
+            key = self._keys.get(signature.key_id)
+            if key is None and signature.key_id in self._break_glass:
+                raise SignatureRefused(
+                    "break_glass_key_misused",
+                    "This step is signed with a break-glass key but is not marked break-glass: "
+                    "that key signs emergency steps only, each with its reason.",
+                )
+            if key is None:
+                raise SignatureRefused("unknown_key", f"This step is signed with an unknown key ({signature.key_id}).")
+            return key
+        if signature.break_glass not in {reason.value for reason in BreakGlassStep}:
+            raise SignatureRefused(
+                "break_glass_reason_unknown",
+                f"This break-glass step gives no known reason; reasons: {', '.join(r.value for r in BreakGlassStep)}.",
+            )
+        key = self._break_glass.get(signature.key_id)
+        if key is None:
+            raise SignatureRefused(
+                "not_a_break_glass_key",
+                f"This step is marked break-glass but its key ({signature.key_id}) is not one of the clinic's "
+                "break-glass keys (BREAK_GLASS_VERIFY_KEYS).",
+            )
+        return key
 
     def check(
         self,
@@ -160,9 +204,7 @@ class KeyRing:
             raise SignatureRefused(
                 "unsigned", "This step is not signed: steps are accepted only through the clinic's API."
             )
-        key = self._keys.get(signature.key_id)
-        if key is None:
-            raise SignatureRefused("unknown_key", f"This step is signed with an unknown key ({signature.key_id}).")
+        key = self._key_for(signature)
         if signature.course_id != course_id:
             raise SignatureRefused("signed_for_another_course", "This step was signed for another course.")
         if update_id is not None and signature.update_id != update_id:

@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     # set: a local key under course_data_dir (development only).
     signing_key: SecretStr | None = None
     verify_keys: str | None = None
+    # Break-glass (trust/signing.py): an operator's own key `id:base64 seed` (their shell only),
+    # and the break-glass public keys workers accept, `id:base64,...`. Unset on a laptop (no
+    # VERIFY_KEYS): a local break-glass key under course_data_dir.
+    break_glass_key: SecretStr | None = None
+    break_glass_verify_keys: str | None = None
     # Codec server for the Temporal UI (worker/codec_server.py): `staff_id:token,...`.
     # Unset tokens: one generated into course_data_dir/codec-token (development only).
     codec_tokens: SecretStr | None = None
@@ -57,6 +62,8 @@ class Settings(BaseSettings):
     # API_MAX_BODY_BYTES: larger request bodies are refused (413) before the token is checked.
     api_host: str = "127.0.0.1"
     api_port: int = 8082
+    # Where the `course` CLI finds the API for staff commands (unset: http://localhost:API_PORT).
+    api_url: str | None = None
     api_tokens: SecretStr | None = None
     api_secure_cookies: bool = False
     api_max_body_bytes: int = Field(64 * 1024, ge=1024)

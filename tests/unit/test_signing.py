@@ -95,3 +95,47 @@ def test_keys_rotate_the_way_payload_keys_do() -> None:
 @given(st.dictionaries(st.text(max_size=8), st.integers() | st.text(max_size=8), max_size=6))
 def test_the_payload_digest_ignores_key_order(payload: dict[str, Any]) -> None:
     assert payload_digest(payload) == payload_digest(dict(reversed(list(payload.items()))))
+
+
+OPERATOR = Signer.generate("ops-dunn")
+GUARDED = RING.with_break_glass(KeyRing.from_setting(OPERATOR.public_setting(), "BREAK_GLASS_VERIFY_KEYS"))
+
+
+def _check_with(ring: KeyRing, signature: Any) -> None:
+    fields = _signed()
+    fields.pop("now")
+    ring.check(signature, now=NOW, window=WINDOW, **fields)
+
+
+def test_an_operators_break_glass_key_signs_break_glass_steps_and_nothing_else() -> None:
+    """Given the clinic's workers hold the API's key and the operators' break-glass keys apart,
+    a step an operator signs in an emergency is accepted with its reason; the same key on an
+    ordinary step, or the API's key on a break-glass one, is refused with its own code."""
+    _check_with(GUARDED, OPERATOR.sign(**_signed(), break_glass="api_unavailable"))
+    _check_with(GUARDED, EDGE.sign(**_signed()))  # ordinary steps as before
+
+    with pytest.raises(SignatureRefused) as ordinary:
+        _check_with(GUARDED, OPERATOR.sign(**_signed()))
+    assert ordinary.value.code == "break_glass_key_misused"
+    with pytest.raises(SignatureRefused) as edge_key:
+        _check_with(GUARDED, EDGE.sign(**_signed(), break_glass="api_unavailable"))
+    assert edge_key.value.code == "not_a_break_glass_key"
+    with pytest.raises(SignatureRefused) as unknown_reason:
+        _check_with(GUARDED, OPERATOR.sign(**_signed(), break_glass="because"))
+    assert unknown_reason.value.code == "break_glass_reason_unknown"
+    # Workers without break-glass keys (none configured) accept no break-glass step at all.
+    with pytest.raises(SignatureRefused) as none_configured:
+        _check_with(RING, OPERATOR.sign(**_signed(), break_glass="emergency_care"))
+    assert none_configured.value.code == "not_a_break_glass_key"
+
+
+def test_the_same_key_id_in_both_rings_does_not_let_one_key_stand_for_the_other() -> None:
+    twin = Signer.generate(EDGE.key_id)  # a break-glass key that happens to share the API key's id
+    ring = RING.with_break_glass(KeyRing.from_setting(twin.public_setting()))
+    with pytest.raises(SignatureRefused) as ordinary:
+        _check_with(ring, twin.sign(**_signed()))
+    assert ordinary.value.code == "bad_signature"
+    with pytest.raises(SignatureRefused) as glass:
+        _check_with(ring, EDGE.sign(**_signed(), break_glass="data_correction"))
+    assert glass.value.code == "bad_signature"
+    _check_with(ring, twin.sign(**_signed(), break_glass="data_correction"))
