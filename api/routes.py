@@ -11,7 +11,7 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from http import HTTPStatus
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -42,6 +42,24 @@ IdempotencyKey = Annotated[
         description="Required (428 without): a retried request with the same key is applied once.",
     ),
 ]
+Prefer = Annotated[
+    str | None,
+    Header(
+        max_length=200,
+        description="RFC 7240 `wait=SECONDS`: answer 504 after this many seconds instead of the server's 30.",
+    ),
+]
+IdempotencyScope = Annotated[
+    Literal["occasion"] | None,
+    Header(
+        alias="Idempotency-Scope",
+        description="`occasion`: the key was derived from the payload (the CLI's, without --request-id); "
+        "for steps that recur identically on purpose (hold, release, clinical-review, check-in, "
+        "schedule-session, reassign) the course's moment is added to it, so the next hold is a new request "
+        "and a retry the same one.",
+    ),
+]
+_WAIT = re.compile(r"(?:^|[,;\s])wait=(\d{1,6})(?:$|[,;\s])")
 BreakGlass = Annotated[
     BreakGlassReason | None,
     Header(
@@ -71,6 +89,12 @@ def require_role(actor: Actor, step: str) -> None:
     refusal = role_refusal(actor.role, step)
     if refusal is not None:
         raise Problem(HTTPStatus.FORBIDDEN, refusal, code="role_not_permitted")
+
+
+def preferred_wait(prefer: str | None) -> float | None:
+    """`Prefer: wait=N` (RFC 7240): the caller waits N seconds at most (1 s at least); else None."""
+    found = _WAIT.search(prefer or "")
+    return max(1.0, float(found.group(1))) if found else None
 
 
 def refuse_control_characters(value: BaseModel) -> None:
@@ -222,13 +246,20 @@ def _step_endpoint(services: Services, step: str, model: type[BaseModel], member
     except ValidationError:
         optional = False
 
-    async def record_step(
-        course_id: str, actor: Actor, idempotency_key: IdempotencyKey, payload: Any = None
+    async def record_step(  # noqa: PLR0917 - FastAPI's parameters: path, auth, headers, body
+        course_id: str,
+        actor: Actor,
+        idempotency_key: IdempotencyKey,
+        payload: Any = None,
+        prefer: Prefer = None,
+        scope: IdempotencyScope = None,
     ) -> CourseView | OperationsView:
         require_role(actor, step)
         command = cast(ClinicianCommand, payload if payload is not None else model())
         refuse_control_characters(command)
-        view = await services.record(course_id, command, actor, idempotency_key)
+        view = await services.record(
+            course_id, command, actor, idempotency_key, wait=preferred_wait(prefer), per_occasion=scope == "occasion"
+        )
         return services.reads("api").answer(actor, view)
 
     # FastAPI reads the body's schema from the annotation: each step's own model (bare payload).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,12 +37,31 @@ class Services:
     pool: asyncpg.Pool
     step_timeout: float = 30.0
 
-    async def record(self, course_id: str, command: ClinicianCommand, actor: Actor, idempotency_key: str) -> CourseView:
-        """Every step through the API or the console carries a key (428 without): one step, one update."""
+    async def record(
+        self,
+        course_id: str,
+        command: ClinicianCommand,
+        actor: Actor,
+        idempotency_key: str,
+        *,
+        wait: float | None = None,
+        per_occasion: bool = False,
+    ) -> CourseView:
+        """Every step through the API or the console carries a key (428 without): one step, one update.
+        `wait`: the caller's own bound (`Prefer: wait=N`), never past the server's. `per_occasion`:
+        the key was derived from the payload (the CLI's, without --request-id), so a step that may
+        recur identically on purpose (a second hold) is scoped to the course's moment
+        (course/repeats.py): a retry is the same update, the next hold a new one."""
         step = command.step
+        within = self.step_timeout if wait is None else min(wait, self.step_timeout)
+        if per_occasion:
+            started = time.monotonic()
+            moment = await self.courses.occasion(course_id, command, within=within)
+            idempotency_key = f"{idempotency_key}\n{moment}" if moment else idempotency_key
+            within = max(within - (time.monotonic() - started), 0.05)  # one bound for the whole step
         request_id = update_id(step, actor, idempotency_key)
         try:
-            view = await self.courses.record(course_id, command, actor, request_id, within=self.step_timeout)
+            view = await self.courses.record(course_id, command, actor, request_id, within=within)
         except StepTimedOut as unanswered:
             # The update may still complete: retrying with the same Idempotency-Key is safe.
             log.warning(

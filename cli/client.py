@@ -137,11 +137,14 @@ class CourseClient:
         *,
         step_deadline: float = 60.0,
         signer: Signer | None = None,
+        break_glass: str | None = None,
     ) -> None:
         self._client = client
         # Signs each step as the actor given (trust/signing.py); None: the process's configured
-        # signer (trust/keys.py), if any. Whoever holds a Signer is an edge: only the API should.
+        # signer (trust/keys.py), if any. Whoever holds a Signer is an edge: only the API should,
+        # and an operator's break-glass key, whose signatures carry `break_glass` (a reason code).
         self._signer = signer
+        self._break_glass = break_glass
         self._task_queue = task_queue
         self.step_deadline = step_deadline
         # How often a step was sent again, by the server's answer: RESOURCE_EXHAUSTED (the in-flight
@@ -151,6 +154,10 @@ class CourseClient:
     @property
     def temporal(self) -> Client:
         return self._client
+
+    @property
+    def task_queue(self) -> str:
+        return self._task_queue
 
     async def open(self, request: OpenCourse) -> UUID:
         """Idempotent: opening the same course id twice returns the existing course."""
@@ -205,11 +212,27 @@ class CourseClient:
             role=actor.role.value,
             step=command.step,
             payload=command.model_dump(mode="json"),
+            break_glass=self._break_glass,
         )
 
     async def _derive(self, course: UUID, command: ClinicianCommand, actor: Actor, give_up: float) -> str:
+        return derived_request_id(course, command, actor, await self._occasion(course, command, give_up))
+
+    async def occasion(self, course_id: str | UUID, command: ClinicianCommand, *, within: float | None = None) -> str:
+        """The course's moment a step that may recur belongs to (course/repeats.py); empty for the
+        others. For an edge scoping a key derived from the payload (the CLI's) to that moment."""
+        course = parse_course_id(str(course_id))
+        seconds = self.step_deadline if within is None else within
+        try:
+            return await self._occasion(course, command, asyncio.get_running_loop().time() + seconds)
+        except _Unanswered:
+            if await self.serving() is False:
+                raise NoWorkerServing(None, seconds, self._task_queue) from None
+            raise StepTimedOut(None, seconds) from None
+
+    async def _occasion(self, course: UUID, command: ClinicianCommand, give_up: float) -> str:
         if command.step not in RECURRING_STEPS:
-            return derived_request_id(course, command, actor)
+            return ""
         try:
             state = await self._handle(course).query(TreatmentCourseWorkflow.state, rpc_timeout=_left(give_up))
         except RPCError as error:
@@ -221,7 +244,7 @@ class CourseClient:
             if error.status == RPCStatusCode.NOT_FOUND:
                 raise CourseNotFound(str(course)) from None
             raise
-        return derived_request_id(course, command, actor, occasion(state, command))
+        return occasion(state, command)
 
     async def _update(self, course: UUID, request: StepRequest, update_id: str, give_up: float) -> CourseView:
         handle = self._handle(course)

@@ -1,5 +1,12 @@
 """`course`: the command staff and scripts use. Exit 0 ok, 2 rejected/invalid, 3 unknown course, 4 read
-refused, 1 else."""
+refused, 5 not signed in, 1 else.
+
+Staff commands (open, record, hold, release, withdraw, reassign, status, events, list, audit) act
+as the person whose token the CLI carries (`course login`, or COURSE_TOKEN), through the clinic's
+API: it authenticates them, signs their steps and records their reads. Operator commands that act
+as the system (dev, worker, setup-cluster, verify, retry, resync, staff, ...) talk to Temporal and
+PostgreSQL directly. An operator records a step without the API only with their own break-glass
+key (`course record ... --break-glass REASON --as STAFF_ID --role ROLE`)."""
 
 from __future__ import annotations
 
@@ -14,12 +21,16 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
+import structlog
 from pydantic import BaseModel, ValidationError
 
-from cli import notifications_cmd, staff_cmd
+from cli import login_cmd, notifications_cmd, staff_cmd
 from cli.client import CourseClient, CourseNotFound, StepRejected, StepTimedOut, parse_course_id
+from cli.edge import ApiUnavailable, RequestInvalid, StaffApi
 from cli.queries import BadFilter, course_query
 from cli.reads import list_courses
+from cli.request_ids import derived_request_id
+from cli.tokens import NotSignedIn, read_token
 from course.access import BreakGlassReason
 from course.commands import (
     STEPS,
@@ -32,13 +43,16 @@ from course.commands import (
     Withdraw,
 )
 from course.policy import CoursePolicy
+from course.provenance import BreakGlassStep
 from course.state import Phase
 from course.view import CourseView
-from trust.reads import CourseReads, ReadRefused
+from trust.keys import NoBreakGlassKey
+from trust.reads import ReadRefused
 from worker.settings import Settings
-from workflows.inputs import OpenCourse, workflow_id
+from workflows.inputs import workflow_id
 
-OK, FAILED, INVALID, UNKNOWN_COURSE, REFUSED = 0, 1, 2, 3, 4
+OK, FAILED, INVALID, UNKNOWN_COURSE, REFUSED, NOT_SIGNED_IN = 0, 1, 2, 3, 4, 5
+log = structlog.get_logger(__name__)
 
 
 class InvalidInput(Exception):
@@ -51,15 +65,33 @@ def describe_validation(error: ValidationError) -> str:
     return "invalid payload: " + "; ".join(problems)
 
 
-def _actor(args: argparse.Namespace) -> Actor:
-    actor_id = args.actor or os.environ.get("COURSE_ACTOR")
-    role = args.role or os.environ.get("COURSE_ROLE")
-    if not actor_id or not role:
-        raise InvalidInput("who is acting? pass --actor ID --role ROLE (or set COURSE_ACTOR / COURSE_ROLE)")
-    try:
-        return Actor(id=actor_id, role=Role(role))
-    except ValueError:
-        raise InvalidInput(f"unknown role {role!r}; roles: {', '.join(r.value for r in Role)}") from None
+def _no_self_declared_actor(args: argparse.Namespace) -> None:
+    """The token decides who acts: a name given on the command line is refused, not believed.
+    Only a break-glass step names its staff member (--as/--role), signed by the operator's key."""
+    glass = getattr(args, "break_glass", None) and hasattr(args, "as_staff")
+    declared = [
+        flag
+        for flag, given in (
+            ("--actor", args.actor),
+            ("--role", args.role and not glass),
+            ("--as", getattr(args, "as_staff", None) and not glass),
+        )
+        if given
+    ]
+    if declared:
+        raise InvalidInput(
+            f"{' and '.join(declared)} no longer decide who acts: your staff token does "
+            "(`course whoami` shows whose it is; `course login` signs in). Operators recording without the "
+            "API use --break-glass REASON --as STAFF_ID --role ROLE."
+        )
+
+
+@contextlib.asynccontextmanager
+async def _api(settings: Settings) -> AsyncIterator[StaffApi]:
+    """The clinic's API, as the staff member whose token this is (NotSignedIn: none to use)."""
+    token = read_token()
+    async with StaffApi.session(login_cmd.api_url(settings), token) as api:
+        yield api
 
 
 def _print(args: argparse.Namespace, value: Any, text: str) -> None:
@@ -73,11 +105,13 @@ def _print(args: argparse.Namespace, value: Any, text: str) -> None:
 
 
 async def _client(settings: Settings) -> CourseClient:
+    """Temporal, for operator commands that act as the system; never a staff signing key."""
+    from trust import keys  # noqa: PLC0415
     from worker.main import connect  # noqa: PLC0415 - keep `course record --schema` instant
 
-    return CourseClient(
-        await connect(settings), settings.course_task_queue, step_deadline=settings.step_deadline_seconds
-    )
+    temporal = await connect(settings)
+    keys.configure(ring=keys.ring(), signer=None)  # connect() loads SIGNING_KEY for edges; the CLI is none
+    return CourseClient(temporal, settings.course_task_queue, step_deadline=settings.step_deadline_seconds)
 
 
 def _read_payload(source: str) -> str:
@@ -98,39 +132,89 @@ async def cmd_open(args: argparse.Namespace, settings: Settings) -> int:
             raise InvalidInput(describe_validation(error).replace("payload", "policy")) from None
     if not args.self_pay and (args.payer is None) != (args.member is None):
         raise InvalidInput("--payer and --member go together (or use --self-pay)")
+    _no_self_declared_actor(args)
     try:
-        request = OpenCourse(
-            course_id=uuid.UUID(args.course_id) if args.course_id else uuid.uuid4(),
-            patient_id=args.patient,
-            clinician_id=args.clinician,
-            therapist_id=args.therapist,
-            condition=Condition(args.condition) if args.condition else None,
-            planned_sessions=args.sessions,
-            payer_id=args.payer,
-            member_ref=args.member,
-            self_pay=args.self_pay or args.payer is None,
-            policy=policy,
-            opened_by=_actor(args),
-        )
-    except (ValidationError, ValueError) as error:
-        message = describe_validation(error) if isinstance(error, ValidationError) else str(error)
-        raise InvalidInput(message) from None
-    client = await _client(settings)
-    course_id = await client.open(request)
-    _print(args, {"course_id": str(course_id), "workflow_id": workflow_id(course_id)}, str(course_id))
+        course_id = uuid.UUID(args.course_id) if args.course_id else uuid.uuid4()
+    except ValueError:
+        raise InvalidInput("--course-id must be a UUID") from None
+    body = {
+        "course_id": str(course_id),
+        "patient_id": args.patient,
+        "clinician_id": args.clinician,
+        "therapist_id": args.therapist,
+        "condition": Condition(args.condition).value if args.condition else None,
+        "planned_sessions": args.sessions,
+        "payer_id": args.payer,
+        "member_ref": args.member,
+        "self_pay": args.self_pay or args.payer is None,
+    }
+    if args.policy:
+        body["policy"] = policy.model_dump(mode="json")
+    async with _api(settings) as api:  # the opener is the token's owner
+        opened = await api.open(body)
+    _print(args, {"course_id": opened["course_id"], "workflow_id": workflow_id(course_id)}, opened["course_id"])
     return OK
 
 
 async def _record(args: argparse.Namespace, settings: Settings, command: Any) -> int:
-    actor = _actor(args)
-    client = await _client(settings)
-    # Without --request-id the client derives one from the course, step, payload and actor.
-    course = await client.record(args.course_id, command, actor, args.request_id, within=args.wait)
+    _no_self_declared_actor(args)
+    if args.break_glass:
+        return await _record_break_glass(args, settings, command)
+    course_id = parse_course_id(args.course_id)
+    wait = settings.step_deadline_seconds if args.wait is None else args.wait
+    async with _api(settings) as api:
+        key, derived = args.request_id, False
+        if key is None:
+            # Derived from the course, step, payload and the token's owner: the same command sent
+            # again is the same request (the API adds the course's moment for steps that recur).
+            key, derived = derived_request_id(course_id, command, await api.me()), True
+        course = await api.record(course_id, command, key, derived=derived, wait=wait)
     _print(
         args,
         course,
         f"recorded {command.step}: {course.phase.value}, waiting for "
         f"{', '.join(course.awaiting) or 'nothing'} (version {course.version})",
+    )
+    return OK
+
+
+async def _record_break_glass(args: argparse.Namespace, settings: Settings, command: Any) -> int:
+    """No API: the operator's own break-glass key signs, with the reason, as the staff member who
+    took the step; workers accept it against the break-glass keys only, and it shows as such in
+    the stored event's signature, in `course audit` and in this log line."""
+    from trust import keys  # noqa: PLC0415
+
+    if not args.as_staff or not args.role:
+        raise InvalidInput("a break-glass step names who took it: --as STAFF_ID --role ROLE")
+    try:
+        actor = Actor(id=args.as_staff, role=Role(args.role))
+    except (ValidationError, ValueError):
+        raise InvalidInput(f"--as must be a staff id and --role one of {', '.join(r.value for r in Role)}") from None
+    signer = keys.break_glass_signer(settings)
+    from worker.main import connect  # noqa: PLC0415
+
+    client = CourseClient(
+        await connect(settings),
+        settings.course_task_queue,
+        step_deadline=settings.step_deadline_seconds,
+        signer=signer,
+        break_glass=args.break_glass,
+    )
+    log.warning(
+        "break-glass step",
+        course_id=str(parse_course_id(args.course_id)),
+        step=command.step,
+        staff=actor.id,
+        role=actor.role.value,
+        key_id=signer.key_id,
+        reason=args.break_glass,
+    )
+    course = await client.record(args.course_id, command, actor, args.request_id, within=args.wait)
+    _print(
+        args,
+        course,
+        f"recorded {command.step} (break-glass: {args.break_glass}, key {signer.key_id}): {course.phase.value}, "
+        f"waiting for {', '.join(course.awaiting) or 'nothing'} (version {course.version})",
     )
     return OK
 
@@ -225,30 +309,15 @@ async def cmd_signal(args: argparse.Namespace, settings: Settings) -> int:
     return OK
 
 
-@contextlib.asynccontextmanager
-async def _reads(settings: Settings) -> AsyncIterator[CourseReads]:
-    """Reads are decided by course/access.py and recorded in the access log before they are shown.
-    The reader is the CLI's actor (--actor/--role or COURSE_ACTOR/COURSE_ROLE): self-declared until
-    the CLI signs in with a staff token."""
-    from activities.event_store import PostgresEventStore  # noqa: PLC0415
-    from worker.database import create_pool, database_url  # noqa: PLC0415
-
-    client = await _client(settings)
-    pool = await create_pool(database_url(settings.database_url, settings.course_data_dir), max_size=2)
-    try:
-        yield CourseReads(client, PostgresEventStore(pool), pool, "cli")
-    finally:
-        await pool.close()
-
-
 def _reason(args: argparse.Namespace) -> BreakGlassReason | None:
     return BreakGlassReason(args.break_glass) if getattr(args, "break_glass", None) else None
 
 
 async def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
-    actor = _actor(args)
-    async with _reads(settings) as reads:
-        course = await reads.course(actor, args.course_id, _reason(args))
+    # Reads go through the API: decided by course/access.py and recorded before they are shown.
+    _no_self_declared_actor(args)
+    async with _api(settings) as api:
+        course = await api.status(parse_course_id(args.course_id), _reason(args))
     lines = [f"course {course.course_id}: {course.phase.value}" + (f" ({course.outcome})" if course.outcome else "")]
     lines += [
         f"  [{'x' if s.status == 'done' else ' '}] {s.name}" + (f" - {s.why}" if s.why else "") for s in course.steps
@@ -265,9 +334,9 @@ async def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_events(args: argparse.Namespace, settings: Settings) -> int:
-    actor = _actor(args)
-    async with _reads(settings) as reads:
-        rows = await reads.events(actor, args.course_id, _reason(args))
+    _no_self_declared_actor(args)
+    async with _api(settings) as api:
+        rows = await api.events(parse_course_id(args.course_id), _reason(args))
     text = "\n".join(f"{r['version']:>4}  {r['occurred_at']}  {r['type']}" for r in rows)
     _print(args, rows, text)
     return OK
@@ -294,9 +363,20 @@ async def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
     if args.query:
         print(query)
         return OK
-    actor = _actor(args)
-    async with _reads(settings) as reads:
-        rows = await reads.listing(actor, query, args.limit)
+    _no_self_declared_actor(args)
+    params = {
+        "phase": args.phase,
+        "awaiting": args.awaiting,
+        "clinician": args.clinician,
+        "therapist": args.therapist,
+        "overdue": args.overdue,
+        "on_hold": args.on_hold,
+        "needs_review": args.needs_review,
+        "all": args.all,
+        "limit": args.limit,
+    }
+    async with _api(settings) as api:
+        rows = await api.listing({name: value for name, value in params.items() if value not in (None, False)})
     text = "\n".join(
         f"{r['course_id']}  {r['phase'] or r['status']:<12} waiting: {','.join(r['awaiting']) or '-':<28} "
         f"clinician: {r['clinician_id']}  flags: {_flags(r)}"
@@ -308,9 +388,9 @@ async def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
 
 async def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
     """Who read the course and who changed it (operations and the course's prescriber and therapist)."""
-    actor = _actor(args)
-    async with _reads(settings) as reads:
-        trail = await reads.audit(actor, args.course_id)
+    _no_self_declared_actor(args)
+    async with _api(settings) as api:
+        trail = await api.audit(parse_course_id(args.course_id))
     lines = ["read:"] + [
         f"  {r.read_at.isoformat()}  {r.staff_id} ({r.role.value})  {r.what:<13} {r.channel:<7}"
         + (f"  BREAK-GLASS: {r.break_glass.value}" if r.break_glass else "")
@@ -320,7 +400,7 @@ async def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
     lines += [
         f"  {c.version:>4}  {c.occurred_at.isoformat()}  {c.staff_id} ({c.role.value})  {c.type}"
         + ("" if c.signed else "  (unsigned)")
-        + (f"  BREAK-GLASS: {c.break_glass}" if c.break_glass else "")
+        + (f"  BREAK-GLASS: {c.break_glass} (key {c.key_id})" if c.break_glass else "")
         for c in trail.changes
     ]
     _print(args, trail, "\n".join(lines))
@@ -368,16 +448,40 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     return OK
 
 
+def _self_declared(parser: argparse.ArgumentParser, *, role: bool = True) -> None:
+    """Kept only to refuse them with a sentence: the token decides who acts."""
+    parser.add_argument("--actor", help=argparse.SUPPRESS)
+    if role:
+        parser.add_argument("--role", help=argparse.SUPPRESS)
+
+
+def _break_glass(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--break-glass",
+        choices=[r.value for r in BreakGlassStep],
+        metavar="REASON",
+        help="operators only, when the API cannot be used: record the step with your own break-glass key "
+        "(BREAK_GLASS_KEY), marked as such with this reason: " + ", ".join(r.value for r in BreakGlassStep),
+    )
+    parser.add_argument("--as", dest="as_staff", metavar="STAFF_ID", help="with --break-glass: who took the step")
+    parser.add_argument(
+        "--role", choices=[r.value for r in Role], help="with --break-glass: the role of the staff member named by --as"
+    )
+
+
 def _common(parser: argparse.ArgumentParser, *, acts: bool = False, records: bool = False) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     if acts:
-        parser.add_argument("--actor", help="acting staff member id (default $COURSE_ACTOR)")
-        parser.add_argument("--role", help="prescriber | nurse | therapist | operations ($COURSE_ROLE)")
+        if records:
+            _break_glass(parser)
+            _self_declared(parser, role=False)
+        else:
+            _self_declared(parser)
         parser.add_argument(
             "--request-id",
-            help="the update id: a retried command applies once (default: derived from the course, step, "
-            "payload and actor, so the same command sent again is applied once; give a new id to record "
-            "the very same payload again on purpose)",
+            help="the Idempotency-Key: a retried command applies once (default: derived from the course, step, "
+            "payload and the token's owner, so the same command sent again is applied once; give a new id to "
+            "record the very same payload again on purpose)",
         )
     if records:
         parser.add_argument(
@@ -390,9 +494,8 @@ def _common(parser: argparse.ArgumentParser, *, acts: bool = False, records: boo
 
 
 def _reader(parser: argparse.ArgumentParser, *, break_glass: bool = True) -> None:
-    """Who is reading: recorded in the access log with the read."""
-    parser.add_argument("--actor", help="reading staff member id (default $COURSE_ACTOR)")
-    parser.add_argument("--role", help="prescriber | nurse | therapist | operations ($COURSE_ROLE)")
+    """The reader is the token's owner, recorded in the access log with the read."""
+    _self_declared(parser)
     if break_glass:
         parser.add_argument(
             "--break-glass",
@@ -471,6 +574,7 @@ def build_parser() -> argparse.ArgumentParser:
     lister.add_argument("--limit", type=int, default=200)
     notifications_cmd.add_parser(sub)
     staff_cmd.add_parser(sub)
+    login_cmd.add_parsers(sub)
     _common(sub.add_parser("dashboard", help="counts per phase, overdue items, courses needing review"))
 
     _verify_parser(sub)
@@ -512,6 +616,9 @@ _ASYNC: dict[str, Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, i
     "dashboard": cmd_dashboard,
     "notifications": notifications_cmd.run,
     "staff": staff_cmd.run,
+    "login": login_cmd.login,
+    "logout": login_cmd.logout,
+    "whoami": login_cmd.whoami,
 }
 
 
@@ -543,9 +650,15 @@ def run(argv: Sequence[str] | None = None) -> int:
         if args.command == "migrate":
             return cmd_migrate(args, settings)
         return asyncio.run(_ASYNC[args.command](args, settings))
-    except InvalidInput as error:
+    except (InvalidInput, RequestInvalid) as error:
         print(f"error: {error}", file=sys.stderr)
         return INVALID
+    except NotSignedIn as error:
+        print(f"error: {error}", file=sys.stderr)
+        return NOT_SIGNED_IN
+    except (ApiUnavailable, NoBreakGlassKey) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return FAILED
     except StepRejected as rejected:
         print(f"rejected ({rejected.code}): {rejected.message}", file=sys.stderr)
         return INVALID

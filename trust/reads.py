@@ -49,6 +49,7 @@ class Change(BaseModel):
     role: Role
     signed: bool
     break_glass: str | None
+    key_id: str | None = None  # whose key signed it: the API's, or an operator's break-glass key
 
 
 class AuditTrail(BaseModel):
@@ -168,6 +169,7 @@ class CourseReads:
                 role=e.metadata.actor.role,
                 signed=e.metadata.signature is not None,
                 break_glass=e.metadata.signature.break_glass if e.metadata.signature else None,
+                key_id=e.metadata.signature.key_id if e.metadata.signature else None,
             )
             for e in stream
         ]

@@ -1,4 +1,9 @@
-"""The `course` command as staff run it: a subprocess against the real dev server and PostgreSQL."""
+"""The `course` command as staff run it: a subprocess against the real dev server and PostgreSQL.
+
+Staff commands go through the API (served here in the test's loop) with the person's token; the
+token, never COURSE_ACTOR or --actor, decides who acted. Break-glass steps go to Temporal directly,
+signed with the operator's own key (BREAK_GLASS_KEY, set by tests/conftest.py).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import json
 import os
 import sys
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +26,11 @@ from temporalio.testing import WorkflowEnvironment
 from activities.eligibility import SelfPayProvider
 from activities.event_store import PostgresEventStore
 from activities.notifications import ConsoleChannel, PostgresOutbox
+from api.app import create_app
+from api.server import serving
+from api.staff import ConfiguredStaff, new_token, token_digest
+from cli.client import CourseClient
+from course.commands import Actor, Role
 from tests import story
 from tests.conftest import task_queue
 from worker.main import activities_for, build_worker
@@ -39,13 +50,26 @@ class Result:
         return json.loads(self.out)
 
 
+# Staff of the clinic, each with their own token: one per role, and the named clinicians.
+MEMBERS = [Actor(id=f"staff-{role.value}", role=role) for role in Role] + [
+    Actor(id="dr-ames", role=Role.PRESCRIBER),
+    Actor(id="dr-lind", role=Role.PRESCRIBER),
+]
+
+
 @dataclass
 class Cli:
     environ: dict[str, str]
     tmp: Path
+    tokens: dict[str, str]
 
-    async def __call__(self, *args: str, stdin: str | None = None, role: str = "prescriber") -> Result:
-        env = {**self.environ, "COURSE_ACTOR": f"staff-{role}", "COURSE_ROLE": role}
+    async def __call__(
+        self, *args: str, stdin: str | None = None, role: str = "prescriber", member: str | None = None
+    ) -> Result:
+        """As `member` (default: the staff member of `role`); `role=""`: nobody signed in."""
+        env = dict(self.environ)
+        if member or role:
+            env["COURSE_TOKEN"] = self.tokens[member or f"staff-{role}"]
         process = await asyncio.create_subprocess_exec(
             *COURSE,
             *args,
@@ -64,6 +88,17 @@ class Cli:
         return str(path)
 
 
+@asynccontextmanager
+async def api_for(
+    dev_env: WorkflowEnvironment, pg_pool: asyncpg.Pool, queue: str, tokens: dict[str, str]
+) -> AsyncIterator[str]:
+    """The clinic's API on a free port, for the courses of `queue`; yields its URL."""
+    staff = ConfiguredStaff([(m, token_digest(tokens[m.id])) for m in MEMBERS])
+    app = create_app(CourseClient(dev_env.client, queue), staff, pg_pool, step_timeout=20)
+    async with serving(app, "127.0.0.1", 0) as url:
+        yield url
+
+
 @pytest_asyncio.fixture
 async def cli(dev_env: WorkflowEnvironment, pg_pool: asyncpg.Pool, pg_dsn: str, tmp_path: Path) -> AsyncIterator[Cli]:
     queue = task_queue()
@@ -72,14 +107,18 @@ async def cli(dev_env: WorkflowEnvironment, pg_pool: asyncpg.Pool, pg_dsn: str, 
         queue,
         activities_for(PostgresEventStore(pg_pool), SelfPayProvider(), PostgresOutbox(pg_pool), ConsoleChannel()),
     )
-    environ = {
-        **os.environ,
-        "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
-        "COURSE_TASK_QUEUE": queue,
-        "DATABASE_URL": pg_dsn,
-    }
-    async with worker:
-        yield Cli(environ, tmp_path)
+    tokens = {m.id: new_token() for m in MEMBERS}
+    async with worker, api_for(dev_env, pg_pool, queue, tokens) as url:
+        environ = {
+            **os.environ,
+            "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+            "COURSE_TASK_QUEUE": queue,
+            "DATABASE_URL": pg_dsn,
+            "API_URL": url,
+            "XDG_CONFIG_HOME": str(tmp_path / "config"),  # no stored token but the test's own
+        }
+        environ.pop("COURSE_TOKEN", None)
+        yield Cli(environ, tmp_path, tokens)
 
 
 async def test_a_clinician_takes_a_course_through_preparation_from_the_command_line(cli: Cli) -> None:
@@ -113,12 +152,12 @@ async def test_a_clinician_takes_a_course_through_preparation_from_the_command_l
             role=actor.role.value,
         )
         assert result.code == 0, (step, result.err)
-    status = await cli("status", course, "--json", "--actor", "dr-ames")  # the course's prescriber
+    status = await cli("status", course, "--json", member="dr-ames")  # the course's prescriber
     assert status.code == 0
     view = status.json()
     assert view["phase"] == "dosing" and view["awaiting"] == ["check-in"]
 
-    events = await cli("events", course, "--json", "--actor", "dr-ames")
+    events = await cli("events", course, "--json", member="dr-ames")
     assert events.code == 0, events.err
     stream = events.json()
     assert [e["version"] for e in stream] == list(range(1, len(stream) + 1))
@@ -131,7 +170,7 @@ async def test_bad_input_exits_2_or_3_and_writes_nothing(cli: Cli) -> None:
         "course_id"
     ]
     await cli("record", course, "assessment", "--data", cli.payload("a", story.assessment()))
-    before = (await cli("events", course, "--json", "--actor", "dr-ames")).json()
+    before = (await cli("events", course, "--json", member="dr-ames")).json()
 
     malformed = await cli(
         "record",
@@ -149,7 +188,7 @@ async def test_bad_input_exits_2_or_3_and_writes_nothing(cli: Cli) -> None:
     early = await cli("record", course, "dosing-session", "--data", cli.payload("d", story.dose(1)), role="nurse")
     assert early.code == 2 and "preparation_incomplete" in early.err
     nobody = await cli("record", course, "intentions", "--data", "-", stdin='{"goals": "x"}', role="")
-    assert nobody.code == 2
+    assert nobody.code == 5 and "course login" in nobody.err
     missing = await cli("status", "3f1e9c2a-0000-4000-8000-000000000000")
     assert missing.code == 3
     missing_record = await cli(
@@ -157,7 +196,7 @@ async def test_bad_input_exits_2_or_3_and_writes_nothing(cli: Cli) -> None:
     )
     assert missing_record.code == 3
 
-    assert (await cli("events", course, "--json", "--actor", "dr-ames")).json() == before
+    assert (await cli("events", course, "--json", member="dr-ames")).json() == before
 
 
 async def test_the_schema_of_each_step_is_printed_for_form_builders(cli: Cli) -> None:
@@ -177,7 +216,7 @@ async def _opened(cli: Cli, patient: str) -> str:
 
 
 async def _types(cli: Cli, course: str) -> list[str]:
-    events = await cli("events", course, "--json", "--actor", "dr-ames")
+    events = await cli("events", course, "--json", member="dr-ames")
     assert events.code == 0, events.err
     return [e["type"] for e in events.json()]
 
@@ -214,8 +253,15 @@ async def test_a_second_hold_with_the_same_reason_and_its_release_are_each_recor
     assert types.count("HoldPlaced") == types.count("HoldReleased") == 2
 
 
-async def test_with_no_worker_serving_courses_the_cli_says_so_and_exits_1(cli: Cli) -> None:
-    unserved = Cli({**cli.environ, "COURSE_TASK_QUEUE": task_queue(), "STEP_DEADLINE_SECONDS": "2"}, cli.tmp)
+async def test_with_no_worker_serving_courses_the_cli_says_so_and_exits_1(
+    cli: Cli, dev_env: WorkflowEnvironment, pg_pool: asyncpg.Pool
+) -> None:
+    async with api_for(dev_env, pg_pool, task_queue(), cli.tokens) as url:  # an API whose queue nobody polls
+        unserved = Cli({**cli.environ, "API_URL": url, "STEP_DEADLINE_SECONDS": "2"}, cli.tmp, cli.tokens)
+        await _unserved_steps_say_so(cli, unserved)
+
+
+async def _unserved_steps_say_so(cli: Cli, unserved: Cli) -> None:
     course = await _opened(unserved, "pt-cli-5")  # opening needs no worker: the course waits for one
     loop = asyncio.get_running_loop()
     for command in (
@@ -234,26 +280,170 @@ async def test_with_no_worker_serving_courses_the_cli_says_so_and_exits_1(cli: C
 
 
 async def test_reads_from_the_command_line_follow_the_care_team_and_course_audit_shows_them(cli: Cli) -> None:
-    """The CLI's reader is its actor (self-declared until the CLI signs in with a staff token)."""
+    """The CLI's reader is its token's owner; its reads go through the API (channel `api`)."""
     course = await _opened(cli, "pt-cli-reads")
-    refused = await cli("events", course, "--json", "--actor", "dr-lind")
+    refused = await cli("events", course, "--json", member="dr-lind")
     assert refused.code == 4 and "break_glass_required" in refused.err and "emergency" in refused.err
-    glass = await cli("events", course, "--json", "--actor", "dr-lind", "--break-glass", "covering_colleague")
+    glass = await cli("events", course, "--json", "--break-glass", "covering_colleague", member="dr-lind")
     assert glass.code == 0, glass.err
     assert glass.json()[0]["type"] == "CourseOpened"
     ops = await cli("status", course, "--json", role="operations")
     assert ops.code == 0 and ops.json()["view"] == "operations" and "gad7" not in ops.json()
     assert (await cli("events", course, role="operations")).code == 4
 
-    audit = await cli("audit", course, "--json", "--actor", "dr-ames")
+    audit = await cli("audit", course, "--json", member="dr-ames")
     assert audit.code == 0, audit.err
     reads = [(r["staff_id"], r["what"], r["channel"], r["break_glass"]) for r in audit.json()["reads"]]
     assert reads == [
-        ("dr-lind", "events", "cli", "covering_colleague"),
-        ("staff-operations", "operations", "cli", None),
-        ("dr-ames", "audit", "cli", None),
+        ("dr-lind", "events", "api", "covering_colleague"),
+        ("staff-operations", "operations", "api", None),
+        ("dr-ames", "audit", "api", None),
     ]
     assert audit.json()["changes"][0]["type"] == "CourseOpened"
-    text = await cli("audit", course, "--actor", "dr-ames")
+    text = await cli("audit", course, member="dr-ames")
     assert "BREAK-GLASS: covering_colleague" in text.out
-    assert (await cli("audit", course, "--actor", "dr-lind")).code == 4
+    assert (await cli("audit", course, member="dr-lind")).code == 4
+
+
+async def _stream(pg_pool: asyncpg.Pool, course: str) -> list[asyncpg.Record]:
+    return await pg_pool.fetch(
+        "SELECT version, type, metadata FROM events WHERE stream_id = $1 ORDER BY version", f"course-{course}"
+    )
+
+
+async def _settled(pg_pool: asyncpg.Pool, course: str) -> list[asyncpg.Record]:
+    """The stream once the course's own opening facts are stored (bounded wait)."""
+    deadline = asyncio.get_running_loop().time() + 15
+    while asyncio.get_running_loop().time() < deadline:
+        stream = await _stream(pg_pool, course)
+        if "EligibilityChecked" in [r["type"] for r in stream]:
+            return stream
+        await asyncio.sleep(0.1)
+    raise AssertionError("the course's opening facts were never stored")
+
+
+async def test_without_a_token_the_cli_records_no_clinical_step(cli: Cli, pg_pool: asyncpg.Pool) -> None:
+    """Given a shell with COURSE_ACTOR and COURSE_ROLE set but nobody signed in, when it records an
+    assessment, then it is refused (exit 5, saying to sign in) and nothing reaches the stream."""
+    course = await _opened(cli, "pt-cli-notoken")
+    before = await _settled(pg_pool, course)
+    impostor = Cli({**cli.environ, "COURSE_ACTOR": "dr-ames", "COURSE_ROLE": "prescriber"}, cli.tmp, cli.tokens)
+    refused = await impostor("record", course, "assessment", "--data", cli.payload("a", story.assessment()), role="")
+    assert refused.code == 5, refused.err
+    assert "not signed in" in refused.err and "course login" in refused.err
+    declared = await cli(
+        "record", course, "assessment", "--data", cli.payload("a", story.assessment()), "--actor", "dr-ames"
+    )
+    assert declared.code == 2 and "token" in declared.err  # --actor is refused, not believed
+    assert (await impostor("hold", course, "--reason", "patient_travel", role="")).code == 5
+    assert (await impostor("events", course, role="")).code == 5
+    assert await _stream(pg_pool, course) == before
+
+
+async def test_a_nurses_token_cannot_record_a_prescribers_step(cli: Cli, pg_pool: asyncpg.Pool) -> None:
+    course = await _opened(cli, "pt-cli-nurse")
+    before = await _settled(pg_pool, course)
+    as_nurse = Cli({**cli.environ, "COURSE_ROLE": "prescriber"}, cli.tmp, cli.tokens)  # whatever the shell says
+    refused = await as_nurse(
+        "record", course, "assessment", "--data", cli.payload("a", story.assessment()), role="nurse"
+    )
+    assert refused.code == 2 and "role_not_permitted" in refused.err, refused.err
+    assert await _stream(pg_pool, course) == before
+
+
+async def test_a_step_is_recorded_as_the_tokens_owner_whatever_course_actor_says(
+    cli: Cli, pg_pool: asyncpg.Pool
+) -> None:
+    course = await _opened(cli, "pt-cli-owner")
+    shell = Cli({**cli.environ, "COURSE_ACTOR": "dr-impostor", "COURSE_ROLE": "prescriber"}, cli.tmp, cli.tokens)
+    recorded = await shell(
+        "record", course, "assessment", "--data", cli.payload("a", story.assessment()), member="dr-ames"
+    )
+    assert recorded.code == 0, recorded.err
+    stored = await _stream(pg_pool, course)
+    assessed = next(r["metadata"] for r in stored if r["type"] == "AssessmentRecorded")
+    assert assessed["actor"] == {"id": "dr-ames", "role": "prescriber"}
+    assert assessed["signature"]["break_glass"] is None
+    assert assessed["signature"]["key_id"] == os.environ["SIGNING_KEY"].split(":")[0]  # the API's key
+
+
+async def test_course_login_keeps_the_token_0600_and_a_group_readable_file_is_refused(cli: Cli) -> None:
+    env = {k: v for k, v in cli.environ.items() if k != "COURSE_TOKEN"}
+    signed_out = Cli(env, cli.tmp, cli.tokens)
+    wrong = await signed_out("login", "--token-stdin", stdin="tok_" + "0" * 40 + "\n", role="")
+    assert wrong.code == 5 and "does not accept" in wrong.err
+    path = Path(env["XDG_CONFIG_HOME"]) / "course" / "token"
+    assert not path.exists()  # an unknown token is never kept
+
+    login = await signed_out("login", "--token-stdin", "--json", stdin=cli.tokens["dr-ames"] + "\n", role="")
+    assert login.code == 0, login.err
+    assert login.json()["id"] == "dr-ames" and cli.tokens["dr-ames"] not in login.out
+    assert oct(path.stat().st_mode & 0o777) == oct(0o600)
+    whoami = await signed_out("whoami", "--json", role="")
+    assert whoami.code == 0 and whoami.json()["id"] == "dr-ames", whoami.err
+    course = await _opened(cli, "pt-cli-login")
+    assert (await signed_out("status", course, role="")).code == 0  # the file's token reads as dr-ames
+
+    path.chmod(0o640)
+    readable = await signed_out("whoami", role="")
+    assert readable.code == 5 and "can be read by others" in readable.err and cli.tokens["dr-ames"] not in readable.err
+    assert (await signed_out("logout", role="")).code == 0
+    assert not path.exists()
+    assert (await signed_out("whoami", role="")).code == 5
+
+
+async def test_a_break_glass_step_is_signed_by_the_operators_key_and_marked_everywhere(
+    cli: Cli, pg_pool: asyncpg.Pool
+) -> None:
+    """Given the API is down, when an operator records the prescriber's assessment with their
+    break-glass key, then it is stored as dr-ames's with the reason in its signature, `course
+    audit` marks it, and a log line names who, which course, which step and why."""
+    course = await _opened(cli, "pt-cli-glass")
+    down = Cli({**cli.environ, "API_URL": "http://127.0.0.1:9", "LOG_FORMAT": "json"}, cli.tmp, cli.tokens)
+    unreachable = await down("record", course, "assessment", "--data", cli.payload("a", story.assessment()))
+    assert unreachable.code == 1 and "cannot reach the clinic's API" in unreachable.err
+
+    glass = await down(
+        "record", course, "assessment", "--data", cli.payload("a", story.assessment()),
+        "--break-glass", "api_unavailable", "--as", "dr-ames", "--role", "prescriber", "--json", role="",
+    )  # fmt: skip
+    assert glass.code == 0, glass.err
+    assert glass.json()["phase"] == "preparation"
+    line = next(json.loads(x) for x in glass.err.splitlines() if '"break-glass step"' in x)
+    glass_key = os.environ["BREAK_GLASS_KEY"].split(":")[0]
+    assert {k: line[k] for k in ("course_id", "step", "staff", "role", "key_id", "reason")} == {
+        "course_id": course,
+        "step": "assessment",
+        "staff": "dr-ames",
+        "role": "prescriber",
+        "key_id": glass_key,
+        "reason": "api_unavailable",
+    }
+    stored = await _stream(pg_pool, course)
+    assessed = next(r["metadata"] for r in stored if r["type"] == "AssessmentRecorded")
+    assert assessed["actor"] == {"id": "dr-ames", "role": "prescriber"}
+    assert assessed["signature"]["break_glass"] == "api_unavailable"
+    assert assessed["signature"]["key_id"] == glass_key
+
+    audit = await cli("audit", course, "--json", member="dr-ames")
+    assert audit.code == 0, audit.err
+    change = next(c for c in audit.json()["changes"] if c["type"] == "AssessmentRecorded")
+    assert (change["staff_id"], change["break_glass"], change["key_id"]) == ("dr-ames", "api_unavailable", glass_key)
+    text = await cli("audit", course, member="dr-ames")
+    assert f"BREAK-GLASS: api_unavailable (key {glass_key})" in text.out
+
+    # The break-glass key is for emergencies only: a reason is required, and the rules still apply.
+    no_reason = await down("record", course, "intentions", "--data", "-", "--as", "th-cole", "--role", "therapist",
+                           stdin='{"goals": "x"}', role="")  # fmt: skip
+    assert no_reason.code == 2
+    wrong_role = await down(
+        "record", course, "dosing-plan", "--data", "-", "--break-glass", "emergency_care", "--as", "rn-bell",
+        "--role", "nurse", stdin=_dosing_plan(), role="",
+    )  # fmt: skip
+    assert wrong_role.code == 2 and "role_not_permitted" in wrong_role.err, wrong_role.err
+    assert len(await _stream(pg_pool, course)) == len(stored)
+
+
+def _dosing_plan() -> str:
+    plan = next(c for _, c in story.preparation(datetime.now(UTC)) if c.step == "dosing-plan")  # type: ignore[attr-defined]
+    return str(plan.model_dump_json(exclude={"step"}))  # type: ignore[attr-defined]

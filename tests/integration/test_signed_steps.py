@@ -200,3 +200,48 @@ async def test_course_verify_proves_a_course_and_names_the_version_altered_in_po
     assert (altered.failed_at, altered.code) == (version, "event_altered")
     code, out = await _verify_cli(pg_dsn, str(course))
     assert code == 1 and f"FAILED at version {version}: event_altered" in out, out
+
+
+async def test_break_glass_and_ordinary_keys_never_stand_in_for_each_other(
+    client: CourseClient, pg_pool: asyncpg.Pool, pg_dsn: str
+) -> None:
+    """An operator's break-glass key signs break-glass steps only; the API's key never signs one.
+    A genuine break-glass step is taken, keeps its reason, and `course verify` proves it."""
+    course = await _course(client)
+    edge, glass = keys.signer(), Signer.from_setting(os.environ["BREAK_GLASS_KEY"])
+    assert edge is not None
+    before = await pg_pool.fetch("SELECT * FROM events WHERE stream_id = $1 ORDER BY version", workflow_id(course))
+    unsigned = StepRequest(command=STEP, actor=story.THERAPIST)
+
+    ordinary = unsigned.model_copy(update={"signature": _signature(glass, course, "glass-1")})
+    assert await _refused(client, course, ordinary, "glass-1") == "break_glass_key_misused"
+    marked = unsigned.model_copy(
+        update={"signature": edge.sign(**_fields(course, "glass-2"), break_glass="api_unavailable")}
+    )
+    assert await _refused(client, course, marked, "glass-2") == "not_a_break_glass_key"
+    unknown = unsigned.model_copy(update={"signature": glass.sign(**_fields(course, "glass-3"), break_glass="bored")})
+    assert await _refused(client, course, unknown, "glass-3") == "break_glass_reason_unknown"
+    after = await pg_pool.fetch("SELECT * FROM events WHERE stream_id = $1 ORDER BY version", workflow_id(course))
+    assert after == before
+
+    operator = CourseClient(client.temporal, client.task_queue, signer=glass, break_glass="emergency_care")
+    view = await operator.record(course, STEP, story.THERAPIST, request_id="glass-4")
+    stored = await pg_pool.fetchrow(
+        "SELECT metadata FROM events WHERE stream_id = $1 AND version = $2", workflow_id(course), view.version
+    )
+    assert stored is not None
+    assert stored["metadata"]["signature"]["break_glass"] == "emergency_care"
+    assert stored["metadata"]["signature"]["key_id"] == glass.key_id
+    code, out = await _verify_cli(pg_dsn, str(course))
+    assert code == 0 and " ok;" in out and "2 signed steps proven" in out, out
+
+
+def _fields(course: uuid.UUID, update_id: str) -> dict[str, object]:
+    return {
+        "course_id": str(course),
+        "update_id": update_id,
+        "actor_id": story.THERAPIST.id,
+        "role": story.THERAPIST.role.value,
+        "step": STEP.step,
+        "payload": STEP.model_dump(mode="json"),
+    }
