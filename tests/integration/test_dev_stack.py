@@ -76,10 +76,10 @@ class DevStack:
             "CODEC_SERVER_PORT": str(_free_port()),
             "API_PORT": str(self.api),
             "COURSE_DATA_DIR": str(data_dir),
-            "COURSE_ACTOR": "ops-1",
-            "COURSE_ROLE": "operations",
+            "XDG_CONFIG_HOME": str(data_dir.parent / "config"),  # where `course login` keeps a token
         }
-        self.env.pop("DATABASE_URL", None)  # the default: embedded PostgreSQL under the data folder
+        self.env.pop("DATABASE_URL", None)
+        self.env.pop("COURSE_TOKEN", None)  # the default: embedded PostgreSQL under the data folder
         self.process: subprocess.Popen[str] | None = None
         self.output: list[str] = []
         self.database_url = ""
@@ -124,10 +124,23 @@ class DevStack:
         self.output.append(out)
         return self.process.returncode
 
-    def course(self, *args: str, attach: bool = False) -> subprocess.CompletedProcess[str]:
-        """Run the CLI as a second shell would; `attach`: without DATABASE_URL, finding the data folder's server."""
+    def course(
+        self, *args: str, attach: bool = False, token: str | None = None, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the CLI as a second shell would; `attach`: without DATABASE_URL, finding the data folder's
+        server; `token`: as that staff member (COURSE_TOKEN)."""
         env = {**self.env, "DATABASE_URL": "" if attach else self.database_url}
-        return subprocess.run([*COURSE, *args], env=env, capture_output=True, text=True, timeout=60, check=False)
+        if token:
+            env["COURSE_TOKEN"] = token
+        return subprocess.run(
+            [*COURSE, *args], env=env, input=stdin, capture_output=True, text=True, timeout=60, check=False
+        )
+
+    def staff(self, staff_id: str, role: str) -> str:
+        """`course staff add`: the member's new token."""
+        added = self.course("staff", "add", staff_id, "--role", role, "--json")
+        assert added.returncode == 0, added.stderr
+        return str(json.loads(added.stdout)["token"])
 
 
 @pytest.fixture
@@ -146,20 +159,24 @@ def test_course_dev_runs_everything_and_keeps_courses_across_a_restart(stack: De
     stack.start()
     assert f"http://localhost:{stack.ui}" in "".join(stack.output)
     assert _listening(stack.ui), "the Temporal UI is not served"
-    opened = stack.course("open", "--patient", "pt-dev-1", "--clinician", "dr-1", "--self-pay", "--json")
+    # Staff commands act as the token's owner, through the API `course dev` serves.
+    assert f"http://localhost:{stack.api}/console" in "".join(stack.output)
+    ops, token = stack.staff("ops-1", "operations"), stack.staff("dr-1", "prescriber")
+    opened = stack.course(
+        "open", "--patient", "pt-dev-1", "--clinician", "dr-1", "--self-pay", "--json", token=ops
+    )  # fmt: skip
     assert opened.returncode == 0, opened.stderr
     course = json.loads(opened.stdout)["course_id"]
-    assert stack.course("status", course).returncode == 0
-    # A second shell without DATABASE_URL attaches to the embedded PostgreSQL; Ctrl-C still stops it.
-    attached = stack.course("events", course, "--actor", "dr-1", "--role", "prescriber", attach=True)
+    assert stack.course("status", course, token=ops).returncode == 0
+    # `course login` keeps dr-1's token (0600); a second shell without DATABASE_URL attaches to the
+    # embedded PostgreSQL; Ctrl-C still stops it.
+    login = stack.course("login", "--token-stdin", stdin=token + "\n")
+    assert login.returncode == 0 and "signed in as dr-1 (prescriber)" in login.stdout, login.stderr
+    attached = stack.course("events", course, attach=True)
     assert attached.returncode == 0, attached.stderr
 
-    # The API and console come up with it; a token from `course staff add` reads the course (its
-    # prescriber's: a course in assessment is its care team's to read).
-    assert f"http://localhost:{stack.api}/console" in "".join(stack.output)
-    added = stack.course("staff", "add", "dr-1", "--role", "prescriber", "--json")
-    assert added.returncode == 0, added.stderr
-    token = json.loads(added.stdout)["token"]
+    # The API and console serve the same token (its prescriber's: a course in assessment is its care
+    # team's to read).
     seen = httpx.get(f"http://localhost:{stack.api}/courses/{course}", headers={"Authorization": f"Bearer {token}"})
     assert seen.status_code == 200 and seen.json()["course_id"] == course
 
@@ -170,10 +187,10 @@ def test_course_dev_runs_everything_and_keeps_courses_across_a_restart(stack: De
     assert _processes_of(tmp_path / "course-data") == [], "a process of the data folder outlived Ctrl-C"
 
     stack.start()
-    status = stack.course("status", course, "--json")
+    status = stack.course("status", course, "--json", token=ops)
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["course_id"] == course
-    events = stack.course("events", course, "--json", "--actor", "dr-1", "--role", "prescriber")
+    events = stack.course("events", course, "--json")  # as dr-1, from the file `course login` wrote
     assert events.returncode == 0, events.stderr
     assert [e["type"] for e in json.loads(events.stdout)][:2] == ["CourseOpened", "EligibilityChecked"]
     assert stack.stop() == 0

@@ -101,9 +101,16 @@ class Clinic:
     def __init__(self, stack: DevStack, folder: Path) -> None:
         self.stack = stack
         self.folder = folder
+        self.tokens: dict[str, str] = {}
 
-    def run(self, *args: str) -> str:
-        done = self.stack.course(*args)
+    def token(self, role: str) -> str:
+        """Each role's staff member signs in with their own token (`course staff add`)."""
+        if role not in self.tokens:
+            self.tokens[role] = self.stack.staff(f"{role}-ui", role)
+        return self.tokens[role]
+
+    def run(self, *args: str, role: str = "operations") -> str:
+        done = self.stack.course(*args, token=self.token(role))
         assert done.returncode == 0, f"course {' '.join(args)} exited {done.returncode}: {done.stderr}"
         return done.stdout
 
@@ -117,7 +124,7 @@ class Clinic:
     def record(self, course: str, step: str, role: str, data: dict[str, object]) -> None:
         payload = self.folder / f"{course}-{step}.json"
         payload.write_text(json.dumps(data))
-        self.run("record", course, step, "--data", str(payload), "--actor", f"{role}-ui", "--role", role)
+        self.run("record", course, step, "--data", str(payload), role=role)
 
     def listed(self, phase: str) -> set[str]:
         rows = json.loads(self.run("list", "--phase", phase, "--json"))
