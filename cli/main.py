@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import sys
 import uuid
 from collections.abc import Callable, Coroutine, Sequence
@@ -31,9 +30,9 @@ from course.commands import (
 )
 from course.publication import (
     MAX_POLICY_VERSION,
-    POLICY_NAME_PATTERN,
     POLICY_ON_THE_SERVER,
     PolicyRefused,
+    check_name,
     opener_refusal,
 )
 from course.state import Phase
@@ -99,8 +98,11 @@ async def cmd_open(args: argparse.Namespace, settings: Settings) -> int:
         raise InvalidInput(
             POLICY_ON_THE_SERVER.replace("`policy_name`, `policy_version`", "--policy-name, --policy-version")
         )
-    if args.policy_name is not None and not re.fullmatch(POLICY_NAME_PATTERN, args.policy_name):
-        raise InvalidInput(f"--policy-name is a published policy's name ({POLICY_NAME_PATTERN}); `course policy list`")
+    if args.policy_name is not None:
+        try:
+            check_name(args.policy_name)
+        except PolicyRefused as error:
+            raise InvalidInput(f"{error.message} ({error.code})") from None
     if args.policy_version is not None and not 1 <= args.policy_version <= MAX_POLICY_VERSION:
         raise InvalidInput("--policy-version is a published version (1, 2, ...); `course policy list` shows them")
     if not args.self_pay and (args.payer is None) != (args.member is None):
