@@ -13,11 +13,13 @@ from api.routes import api_router
 from api.services import Services
 from api.staff import StaffDirectory
 from cli.client import CourseClient
+from course.publication import DEFAULT_POLICY_NAME
 
 DESCRIPTION = """Treatment courses for a ketamine-assisted therapy clinic.
 
 Authenticate with a staff bearer token (`course staff add ID --role ROLE`). The acting staff member
-of every command is the token's owner. Errors are RFC 9457 problem details; a step a clinical rule
+of every command is the token's owner. Courses open on a policy a clinic admin published
+(`/policies`), never on one the caller sends. Errors are RFC 9457 problem details; a step a clinical rule
 refuses is `409` with the rule's `code` and a sentence to act on. Every step needs an
 `Idempotency-Key` header (`428` without): a retried step with the same key is applied once, and a
 `504` names the request to retry with that key. A request body over the configured limit (64 KiB by
@@ -34,9 +36,15 @@ def create_app(
     secure_cookies: bool = False,
     step_timeout: float = 30.0,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    clinic_policy: str = DEFAULT_POLICY_NAME,
 ) -> FastAPI:
     services = Services(
-        courses=courses, staff=staff, store=PostgresEventStore(pool), pool=pool, step_timeout=step_timeout
+        courses=courses,
+        staff=staff,
+        store=PostgresEventStore(pool),
+        pool=pool,
+        step_timeout=step_timeout,
+        clinic_policy=clinic_policy,
     )
     app = FastAPI(title="Treatment courses", version="1", description=DESCRIPTION)
     problems.install(app)

@@ -31,6 +31,7 @@ from api.services import Services
 from cli.client import CourseNotFound, StepRejected, StepTimedOut
 from course.access import BreakGlassReason
 from course.commands import STEPS, Actor, ClinicianCommand
+from course.publication import PolicyRefused
 from course.rules import STEP_ROLES, role_refusal
 from trust.reads import ReadRefused
 
@@ -114,8 +115,13 @@ def console_router(  # noqa: PLR0915
         except ValidationError as error:
             rows = await services.my_courses(actor)
             return page(request, "courses.html", 422, actor=actor, courses=rows, **_opening(errors_by_field(error)))
-        course = await services.courses.open(body.opening(uuid.uuid4(), actor))
-        log.info("course opened", course_id=str(course), staff=actor.id)
+        try:
+            course = await services.open_course(body, uuid.uuid4(), actor)  # logs the opening
+        except PolicyRefused as refused:
+            rows = await services.my_courses(actor)
+            return page(
+                request, "courses.html", 422, actor=actor, courses=rows, **_opening({"policy": refused.message})
+            )
         return RedirectResponse(f"/console/courses/{course}?recorded=opening", status_code=303)
 
     @router.get("/courses/{course_id}")
@@ -246,8 +252,8 @@ def _break_glass_reason(value: str | None) -> BreakGlassReason | None:
 
 
 def opening_fields() -> list[FormField]:
-    """The open-a-course form: the policy stays the clinic's default (the API can set one)."""
-    return [f for f in form_fields(OpenCourseRequest) if f.name != "course_id" and not f.name.startswith("policy.")]
+    """The open-a-course form: the course opens on the clinic's current policy (the API can name another)."""
+    return [f for f in form_fields(OpenCourseRequest) if f.name != "course_id" and not f.name.startswith("policy")]
 
 
 def _opening(errors: dict[str, str]) -> dict[str, Any]:

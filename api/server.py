@@ -66,6 +66,7 @@ async def serve(settings: Settings, dsn: str | None = None, stop: asyncio.Event 
             time_zone=settings.clinic_time_zone,
             secure_cookies=settings.api_secure_cookies,
             max_body_bytes=settings.api_max_body_bytes,
+            clinic_policy=settings.clinic_policy,
         )
         async with serving(app, settings.api_host, settings.api_port):
             await (stop or asyncio.Event()).wait()

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from cli import notifications_cmd, staff_cmd
+from cli import notifications_cmd, policy_cmd, staff_cmd
 from cli.client import CourseClient, CourseNotFound, StepRejected, StepTimedOut, parse_course_id
 from cli.queries import BadFilter, course_query
 from cli.reads import list_courses
@@ -31,7 +31,13 @@ from course.commands import (
     Role,
     Withdraw,
 )
-from course.policy import CoursePolicy
+from course.publication import (
+    MAX_POLICY_VERSION,
+    POLICY_ON_THE_SERVER,
+    PolicyRefused,
+    check_name,
+    opener_refusal,
+)
 from course.state import Phase
 from course.view import CourseView
 from trust.reads import CourseReads, ReadRefused
@@ -90,12 +96,20 @@ def _read_payload(source: str) -> str:
 
 
 async def cmd_open(args: argparse.Namespace, settings: Settings) -> int:
-    policy = CoursePolicy()
+    from api.policies import PostgresPolicies  # noqa: PLC0415
+    from worker.database import create_pool, database_url  # noqa: PLC0415
+
     if args.policy:
+        raise InvalidInput(
+            POLICY_ON_THE_SERVER.replace("`policy_name`, `policy_version`", "--policy-name, --policy-version")
+        )
+    if args.policy_name is not None:
         try:
-            policy = CoursePolicy.model_validate_json(_read_payload(args.policy), extra="forbid")
-        except ValidationError as error:
-            raise InvalidInput(describe_validation(error).replace("payload", "policy")) from None
+            check_name(args.policy_name)
+        except PolicyRefused as error:
+            raise InvalidInput(f"{error.message} ({error.code})") from None
+    if args.policy_version is not None and not 1 <= args.policy_version <= MAX_POLICY_VERSION:
+        raise InvalidInput("--policy-version is a published version (1, 2, ...); `course policy list` shows them")
     if not args.self_pay and (args.payer is None) != (args.member is None):
         raise InvalidInput("--payer and --member go together (or use --self-pay)")
     try:
@@ -109,12 +123,25 @@ async def cmd_open(args: argparse.Namespace, settings: Settings) -> int:
             payer_id=args.payer,
             member_ref=args.member,
             self_pay=args.self_pay or args.payer is None,
-            policy=policy,
             opened_by=_actor(args),
         )
     except (ValidationError, ValueError) as error:
         message = describe_validation(error) if isinstance(error, ValidationError) else str(error)
         raise InvalidInput(message) from None
+    refusal = opener_refusal(request.opened_by)
+    if refusal is not None:
+        raise InvalidInput(refusal)
+    # The course opens on a published policy, resolved here: the workflow gets its body and reference.
+    pool = await create_pool(database_url(settings.database_url, settings.course_data_dir), max_size=2)
+    try:
+        published = await PostgresPolicies(pool).resolve(
+            args.policy_name or settings.clinic_policy, args.policy_version
+        )
+    except PolicyRefused as error:
+        raise InvalidInput(f"{error.message} ({error.code})") from None
+    finally:
+        await pool.close()
+    request = request.model_copy(update={"policy": published.policy, "policy_ref": published.ref})
     client = await _client(settings)
     course_id = await client.open(request)
     _print(args, {"course_id": str(course_id), "workflow_id": workflow_id(course_id)}, str(course_id))
@@ -372,7 +399,7 @@ def _common(parser: argparse.ArgumentParser, *, acts: bool = False, records: boo
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     if acts:
         parser.add_argument("--actor", help="acting staff member id (default $COURSE_ACTOR)")
-        parser.add_argument("--role", help="prescriber | nurse | therapist | operations ($COURSE_ROLE)")
+        parser.add_argument("--role", help=f"{' | '.join(r.value for r in Role)} ($COURSE_ROLE)")
         parser.add_argument(
             "--request-id",
             help="the update id: a retried command applies once (default: derived from the course, step, "
@@ -423,6 +450,23 @@ def _verify_parser(sub: Any) -> None:
     verifier.add_argument("--strict", action="store_true", help="fail on steps stored before signing too")
 
 
+def _open_parser(sub: Any) -> None:
+    opener = sub.add_parser("open", help="open a treatment course; prints its id")
+    _common(opener, acts=True)
+    opener.add_argument("--patient", required=True, help="the clinic's pseudonymous patient id")
+    opener.add_argument("--clinician", required=True)
+    opener.add_argument("--therapist")
+    opener.add_argument("--condition", choices=[c.value for c in Condition])
+    opener.add_argument("--sessions", type=int)
+    opener.add_argument("--payer")
+    opener.add_argument("--member")
+    opener.add_argument("--self-pay", action="store_true")
+    opener.add_argument("--course-id")
+    opener.add_argument("--policy-name", metavar="NAME", help="a published policy (default $CLINIC_POLICY, `default`)")
+    opener.add_argument("--policy-version", metavar="N", type=int, help="that version (default: its current one)")
+    opener.add_argument("--policy", help=argparse.SUPPRESS)  # refused with why: policies live on the server
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="course", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -436,18 +480,7 @@ def build_parser() -> argparse.ArgumentParser:
     ]:
         _common(sub.add_parser(name, help=text))
 
-    opener = sub.add_parser("open", help="open a treatment course; prints its id")
-    _common(opener, acts=True)
-    opener.add_argument("--patient", required=True, help="the clinic's pseudonymous patient id")
-    opener.add_argument("--clinician", required=True)
-    opener.add_argument("--therapist")
-    opener.add_argument("--condition", choices=[c.value for c in Condition])
-    opener.add_argument("--sessions", type=int)
-    opener.add_argument("--payer")
-    opener.add_argument("--member")
-    opener.add_argument("--self-pay", action="store_true")
-    opener.add_argument("--course-id")
-    opener.add_argument("--policy", help="CoursePolicy JSON file")
+    _open_parser(sub)
 
     recorder = sub.add_parser("record", help="record a step: course record COURSE_ID STEP --data FILE")
     _common(recorder, acts=True, records=True)
@@ -471,6 +504,7 @@ def build_parser() -> argparse.ArgumentParser:
     lister.add_argument("--limit", type=int, default=200)
     notifications_cmd.add_parser(sub)
     staff_cmd.add_parser(sub)
+    policy_cmd.add_parser(sub)
     _common(sub.add_parser("dashboard", help="counts per phase, overdue items, courses needing review"))
 
     _verify_parser(sub)
@@ -512,6 +546,7 @@ _ASYNC: dict[str, Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, i
     "dashboard": cmd_dashboard,
     "notifications": notifications_cmd.run,
     "staff": staff_cmd.run,
+    "policy": policy_cmd.run,
 }
 
 

@@ -33,7 +33,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.action != "list" and not args.staff_id:
         raise InvalidInput(f"usage: course staff {args.action} STAFF_ID" + (" --role ROLE" * (args.action == "add")))
     if args.action == "add" and not args.role:
-        raise InvalidInput("course staff add needs --role (prescriber | nurse | therapist | operations)")
+        raise InvalidInput(f"course staff add needs --role ({' | '.join(r.value for r in Role)})")
     if args.action == "add" and args.config:
         token = new_token()
         try:

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from course.publication import DEFAULT_POLICY_NAME, POLICY_NAME_PATTERN
 from workflows.inputs import TASK_QUEUE
 
 
@@ -87,6 +88,9 @@ class Settings(BaseSettings):
     clinic_name: str = "the clinic"
     clinic_phone: str | None = None
     clinic_time_zone: str = "UTC"
+    # The published policy (`course policy publish`) courses open on unless they name another;
+    # `default` is published by migrations/0007_policies.sql until a clinic admin publishes more.
+    clinic_policy: str = Field(DEFAULT_POLICY_NAME, pattern=POLICY_NAME_PATTERN)
 
     # Production (worker/telemetry.py, worker/health.py). METRICS_BIND: Prometheus endpoint of the
     # SDK runtime (`0.0.0.0:9464`), HEALTH_BIND: GET /healthz (`0.0.0.0:8080`); unset: off.

@@ -30,6 +30,7 @@ STAFF = {
     Role.NURSE: Actor(id="rn-api", role=Role.NURSE),
     Role.THERAPIST: Actor(id="th-api", role=Role.THERAPIST),
     Role.OPERATIONS: Actor(id="ops-api", role=Role.OPERATIONS),
+    Role.CLINIC_ADMIN: Actor(id="admin-api", role=Role.CLINIC_ADMIN),
 }
 STEP_PATH = re.compile(r"^/courses/[^/]+/(steps/[^/]+|hold|release|withdraw|reassign)$")
 ASSESSMENT = {
