@@ -65,6 +65,9 @@ async def serve(settings: Settings, dsn: str | None = None, stop: asyncio.Event 
             pool,
             time_zone=settings.clinic_time_zone,
             secure_cookies=settings.api_secure_cookies,
+            public_origin=settings.api_public_origin,
+            idle_minutes=settings.console_idle_minutes,
+            session_hours=settings.console_session_hours,
             max_body_bytes=settings.api_max_body_bytes,
             clinic_policy=settings.clinic_policy,
         )

@@ -79,9 +79,20 @@ def wait_for_server(server: subprocess.Popen[bytes], host: str, port: int, log: 
     raise TimeoutError(f"nothing listening on {host}:{port} after {timeout:.0f}s")
 
 
+def local_settings(settings: Settings) -> Settings:
+    """What `course dev` changes for a stack on this machine, unless set explicitly: the Temporal UI
+    it starts is the codec server's origin, and the console is served over http://localhost, so
+    its cookie goes without `Secure` (the default everywhere else)."""
+    changes: dict[str, object] = {}
+    if "codec_cors_origin" not in settings.model_fields_set:
+        changes["codec_cors_origin"] = f"http://localhost:{settings.temporal_ui_port}"
+    if "api_secure_cookies" not in settings.model_fields_set:
+        changes["api_secure_cookies"] = False
+    return settings.model_copy(update=changes)
+
+
 def run_dev(settings: Settings) -> int:
-    if "codec_cors_origin" not in settings.model_fields_set:  # the UI we start is the origin
-        settings = settings.model_copy(update={"codec_cors_origin": f"http://localhost:{settings.temporal_ui_port}"})
+    settings = local_settings(settings)
     data_dir = settings.course_data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     try:
