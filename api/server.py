@@ -51,7 +51,10 @@ async def serving(app: FastAPI, host: str, port: int) -> AsyncIterator[str]:
         await task
 
 
-async def serve(settings: Settings, dsn: str | None = None, stop: asyncio.Event | None = None) -> None:
+async def serve(
+    settings: Settings, dsn: str | None = None, stop: asyncio.Event | None = None, ready: asyncio.Event | None = None
+) -> None:
+    """Serve the API and console until `stop` is set; `ready` is set once requests are answered."""
     from worker.main import connect  # noqa: PLC0415 - the worker's client: same TLS, keys, converter
 
     client = await connect(settings)
@@ -72,6 +75,8 @@ async def serve(settings: Settings, dsn: str | None = None, stop: asyncio.Event 
             clinic_policy=settings.clinic_policy,
         )
         async with serving(app, settings.api_host, settings.api_port):
+            if ready is not None:
+                ready.set()
             await (stop or asyncio.Event()).wait()
     finally:
         await pool.close()

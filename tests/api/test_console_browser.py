@@ -21,7 +21,7 @@ import pytest
 from api.console import LOCAL_COOKIE
 from api.server import serving
 from course.commands import Role
-from tests.api.conftest import ASSESSMENT, Clinic
+from tests.api.conftest import ASSESSMENT, Clinic, eventually
 from tests.browser import Browser, artifacts_dir, chromium_or_skip, fill
 
 pytestmark = pytest.mark.integration
@@ -52,7 +52,9 @@ def _nurse_records_consent(chromium: str, base: str, token: str, course: str) ->
         browser.screenshot(shots / "1-sign-in.png")
         fill(browser, "input[name=token]", token)
         browser.click("form[action='/console/login'] button")
-        browser.wait_for_text(lambda t: "Open courses" in t and course[:8] in t, "the course in the nurse's list")
+        browser.wait_for_text(
+            lambda t: "Courses in preparation or dosing" in t and course[:8] in t, "the course in the nurse's list"
+        )
         browser.screenshot(shots / "2-courses.png")
 
         browser.click(f"a[href='/console/courses/{course}']")
@@ -151,6 +153,14 @@ async def test_a_nurse_records_consent_in_the_console_and_sees_a_refusal(clinic:
     chromium = chromium_or_skip()
     course = await clinic.open()
     await clinic.step(course, "assessment", Role.PRESCRIBER, ASSESSMENT)
+
+    async def in_the_nurses_list() -> bool:
+        # Nurses list courses in preparation by the phase Temporal's visibility holds, which
+        # follows the step a moment later: the page is rendered once, so wait for it first.
+        listed = await clinic.call("GET", "/courses", Role.NURSE)
+        return course in listed.text
+
+    await eventually(in_the_nurses_list, "the course in preparation listed for the nurse")
     async with serving(clinic.app, "127.0.0.1", 0) as base:
         await asyncio.to_thread(_nurse_records_consent, chromium, base, clinic.tokens[Role.NURSE], course)
 
