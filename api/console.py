@@ -1,11 +1,14 @@
 """The clinician console: server-rendered pages over the same services as the JSON API.
 
-Plain HTML forms, no JavaScript needed. Signing in stores the staff token in an HttpOnly,
-SameSite=Strict cookie: a page on another site can neither read it nor make the browser send it
-with a cross-site POST, which is the console's CSRF defence (POSTs with a foreign Origin are also
-refused). Each form carries a request id made when it is rendered, sent as the Idempotency-Key, so
-a double submit records the step once; a form the course did not answer in time comes back with
-the same id, so submitting it again is still the same step.
+Plain HTML forms, no JavaScript. Signing in with a staff token opens a server-side session
+(api/sessions.py): the cookie carries the session's random id, never the token, and is HttpOnly,
+SameSite=Strict and `Secure` (unless `course dev` runs it over http://localhost). A session ends
+after 30 minutes without a request, 10 hours after sign-in, at sign-out (every session of the
+member) and when the member's token is revoked; the sign-in page then says which. CSRF: the
+SameSite=Strict cookie, and every POST whose Origin (or, without one, Referer) is not the
+configured public origin is refused (403). Each form carries a request id made when it is
+rendered, sent as the Idempotency-Key, so a double submit records the step once; a form the course
+did not answer in time comes back with the same id, so submitting it again is still the same step.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -28,26 +32,48 @@ from api.models import OpenCourseRequest
 from api.problems import Problem
 from api.routes import refuse_control_characters
 from api.services import Services
+from api.sessions import ConsoleSessions, Ended
 from cli.client import CourseNotFound, StepRejected, StepTimedOut
 from course.access import BreakGlassReason
 from course.commands import STEPS, Actor, ClinicianCommand
+from course.publication import PolicyRefused
 from course.rules import STEP_ROLES, role_refusal
 from trust.reads import ReadRefused
+from worker.settings import public_origin
 
 log = structlog.get_logger(__name__)
 
-COOKIE = "course_console"
-SESSION_SECONDS = 10 * 3600  # one clinic day, then sign in again
+# `__Host-`: the browser takes it only if Secure, for path /, from this very host (no subdomain
+# can plant a session). Browsers refuse that prefix without Secure, hence the plain local name.
+COOKIE = "__Host-course_session"
+LOCAL_COOKIE = "course_session"
+OLD_COOKIE = "course_console"  # held the raw staff token before sessions: opens nothing, deleted
 REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,200}$")  # what the API takes as an Idempotency-Key
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
 
 # One function holding every page's route reads top to bottom like the console's site map.
 def console_router(  # noqa: PLR0915
-    services: Services, *, time_zone: str = "UTC", secure_cookies: bool = False
+    services: Services,
+    sessions: ConsoleSessions,
+    *,
+    time_zone: str = "UTC",
+    secure_cookies: bool = True,
+    origin: str | None = None,
 ) -> APIRouter:
     router = APIRouter(prefix="/console", include_in_schema=False)
     zone = ZoneInfo(time_zone)
+    cookie = COOKIE if secure_cookies else LOCAL_COOKIE
+    minutes = int(sessions.idle.total_seconds() // 60)
+    hours = int(sessions.absolute.total_seconds() // 3600)
+    ended_because: dict[str, str] = {
+        "idle": f"Your session ended after {minutes} minutes without activity; sign in again.",
+        "expired": f"Your session ended {hours} hours after you signed in; sign in again.",
+        "signed_out": "You signed out (here or on another device); sign in again to continue.",
+        "token_revoked": "Your staff token was revoked or replaced, which ended your session; "
+        "sign in with your current token.",
+        "token_replaced": "Your staff token was replaced, which ended your session; sign in with your new token.",
+    }
 
     def local(moment: str | datetime | None) -> str:
         if moment is None:
@@ -59,53 +85,85 @@ def console_router(  # noqa: PLR0915
         context |= {"local": local, "time_zone": time_zone}
         return templates.TemplateResponse(request, name, context, status_code=status)
 
-    async def signed_in(request: Request) -> Actor | None:
-        token = request.cookies.get(COOKIE)
-        return await services.staff.member_for(token) if token else None
+    async def signed_in(request: Request) -> Actor | Ended | None:
+        session = request.cookies.get(cookie)
+        return await sessions.resume(session) if session else None
 
-    def foreign(request: Request) -> bool:
-        origin = request.headers.get("origin")
-        return origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}"
+    def from_the_console(request: Request) -> bool:
+        """A POST sent by a page of ours: its Origin (or, without one, its Referer's origin) is the
+        configured public origin, or without one, the origin this request was sent to."""
+        expected = origin or _origin_of(f"{request.url.scheme}://{request.url.netloc}")
+        sent = request.headers.get("origin") or _origin_of(request.headers.get("referer"))
+        return sent is not None and sent.lower() == expected
 
-    def to_login() -> RedirectResponse:
-        return RedirectResponse("/console/login", status_code=303)
+    def refused(request: Request) -> HTMLResponse:
+        log.warning("console POST refused: not from the console's origin", path=request.url.path)
+        return page(request, "refused.html", 403)
+
+    def forget(response: Response, request: Request) -> Response:
+        for name in (cookie, OLD_COOKIE):
+            if name in request.cookies:
+                response.delete_cookie(name, httponly=True, samesite="strict", secure=secure_cookies)
+        return response
+
+    def to_login(request: Request, ended: Ended | None = None) -> Response:
+        where = "/console/login" + (f"?ended={ended.reason}" if ended else "")
+        return forget(RedirectResponse(where, status_code=303), request)
 
     @router.get("/login")
     async def login_form(request: Request) -> HTMLResponse:
-        return page(request, "login.html")
+        notice = ended_because.get(request.query_params.get("ended", ""))
+        return page(request, "login.html", notice=notice)
 
     @router.post("/login")
     async def login(request: Request) -> Response:
+        if not from_the_console(request):
+            return refused(request)
         token = str((await request.form()).get("token", "")).strip()
-        actor = await services.staff.member_for(token) if token and not foreign(request) else None
+        actor = await services.staff.member_for(token) if token else None
         if actor is None:
             return page(request, "login.html", 401, error="That token is not valid.")
+        session = await sessions.start(actor, token)
         log.info("console sign-in", staff=actor.id, role=actor.role.value)
-        response = RedirectResponse("/console", status_code=303)
+        response = forget(RedirectResponse("/console", status_code=303), request)
         response.set_cookie(
-            COOKIE, token, max_age=SESSION_SECONDS, httponly=True, samesite="strict", secure=secure_cookies
+            cookie,
+            session,
+            max_age=int(sessions.absolute.total_seconds()),
+            path="/",
+            httponly=True,
+            samesite="strict",
+            secure=secure_cookies,
         )
         return response
 
     @router.post("/logout")
-    async def logout() -> Response:
-        response = to_login()
-        response.delete_cookie(COOKIE, httponly=True, samesite="strict", secure=secure_cookies)
-        return response
+    async def logout(request: Request) -> Response:
+        """Signing out ends every session of the member, on this device and any other."""
+        if not from_the_console(request):
+            return refused(request)
+        who = await signed_in(request)
+        if not isinstance(who, Actor):
+            return to_login(request, who)
+        ended = await sessions.end_all(who.id, "signed_out")
+        log.info("console sign-out", staff=who.id, sessions_ended=ended)
+        return to_login(request, Ended("signed_out"))
 
     @router.get("")
     async def my_courses(request: Request) -> Response:
         actor = await signed_in(request)
-        if actor is None:
-            return to_login()
+        if not isinstance(actor, Actor):
+            return to_login(request, actor)
         rows = await services.my_courses(actor)
         return page(request, "courses.html", actor=actor, courses=rows, **_opening({}))
 
     @router.post("/courses")
     async def open_course(request: Request) -> Response:
+        if not from_the_console(request):
+            return refused(request)
         actor = await signed_in(request)
-        if actor is None or foreign(request):
-            return to_login()
+        if not isinstance(actor, Actor):
+            return to_login(request, actor)
         form = await request.form()
         submitted = {key: [str(v) for v in form.getlist(key)] for key in form}
         try:
@@ -114,28 +172,33 @@ def console_router(  # noqa: PLR0915
         except ValidationError as error:
             rows = await services.my_courses(actor)
             return page(request, "courses.html", 422, actor=actor, courses=rows, **_opening(errors_by_field(error)))
-        course = await services.courses.open(body.opening(uuid.uuid4(), actor))
-        log.info("course opened", course_id=str(course), staff=actor.id)
+        try:
+            course = await services.open_course(body, uuid.uuid4(), actor)  # logs the opening
+        except PolicyRefused as policy_refused:
+            rows = await services.my_courses(actor)
+            return page(
+                request, "courses.html", 422, actor=actor, courses=rows, **_opening({"policy": policy_refused.message})
+            )
         return RedirectResponse(f"/console/courses/{course}?recorded=opening", status_code=303)
 
     @router.get("/courses/{course_id}")
     async def course_page(request: Request, course_id: str) -> Response:
         actor = await signed_in(request)
-        if actor is None:
-            return to_login()
+        if not isinstance(actor, Actor):
+            return to_login(request, actor)
         reason = _break_glass_reason(request.query_params.get("break_glass"))
         try:
             view, events = await services.reads("console").timeline(actor, course_id, reason)
         except CourseNotFound:
             return page(request, "missing.html", 404, actor=actor)
-        except ReadRefused as refused:
+        except ReadRefused as read_refused:
             return page(
                 request,
                 "break_glass.html",
                 403,
                 actor=actor,
                 course_id=course_id,
-                refused=refused,
+                refused=read_refused,
                 reasons=[r.value for r in BreakGlassReason],
             )
         mine = [step for step in STEPS if actor.role in STEP_ROLES[step]]
@@ -153,17 +216,19 @@ def console_router(  # noqa: PLR0915
     @router.get("/courses/{course_id}/steps/{step}")
     async def step_form(request: Request, course_id: str, step: str) -> Response:
         actor = await signed_in(request)
-        if actor is None:
-            return to_login()
+        if not isinstance(actor, Actor):
+            return to_login(request, actor)
         if step not in STEPS:
             return page(request, "missing.html", 404, actor=actor)
         return _step_page(request, actor, course_id, step, {}, status=200, refusal=role_refusal(actor.role, step))
 
     @router.post("/courses/{course_id}/steps/{step}")
     async def record_step(request: Request, course_id: str, step: str) -> Response:
+        if not from_the_console(request):
+            return refused(request)
         actor = await signed_in(request)
-        if actor is None or foreign(request):
-            return to_login()
+        if not isinstance(actor, Actor):
+            return to_login(request, actor)
         if step not in STEPS:
             return page(request, "missing.html", 404, actor=actor)
         form = await request.form()
@@ -245,9 +310,20 @@ def _break_glass_reason(value: str | None) -> BreakGlassReason | None:
         return None
 
 
+def _origin_of(url: str | None) -> str | None:
+    """`scheme://host[:port]` of a URL as browsers write an Origin; None for anything else."""
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url)
+        return public_origin(f"{parts.scheme}://{parts.netloc}")
+    except ValueError:
+        return None
+
+
 def opening_fields() -> list[FormField]:
-    """The open-a-course form: the policy stays the clinic's default (the API can set one)."""
-    return [f for f in form_fields(OpenCourseRequest) if f.name != "course_id" and not f.name.startswith("policy.")]
+    """The open-a-course form: the course opens on the clinic's current policy (the API can name another)."""
+    return [f for f in form_fields(OpenCourseRequest) if f.name != "course_id" and not f.name.startswith("policy")]
 
 
 def _opening(errors: dict[str, str]) -> dict[str, Any]:

@@ -8,7 +8,8 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from course.commands import Actor, Condition, Role
-from course.policy import CoursePolicy
+from course.policy import CoursePolicy, PolicyRef
+from course.publication import MAX_POLICY_VERSION, POLICY_NAME_PATTERN
 from workflows.inputs import OpenCourse
 
 
@@ -26,7 +27,12 @@ class OpenCourseRequest(BaseModel):
     payer_id: str | None = Field(None, min_length=1, max_length=64)
     member_ref: str | None = Field(None, min_length=1, max_length=64)
     self_pay: bool = False
-    policy: CoursePolicy = CoursePolicy()
+    policy_name: str | None = Field(
+        None, pattern=POLICY_NAME_PATTERN, description="A published policy (`GET /policies`); default: the clinic's."
+    )
+    policy_version: int | None = Field(
+        None, ge=1, le=MAX_POLICY_VERSION, description="Default: the policy's current version."
+    )
 
     @model_validator(mode="after")
     def _payer(self) -> OpenCourseRequest:
@@ -34,7 +40,8 @@ class OpenCourseRequest(BaseModel):
             raise ValueError("payer_id and member_ref go together (or self_pay)")
         return self
 
-    def opening(self, course_id: UUID, opened_by: Actor) -> OpenCourse:
+    def opening(self, course_id: UUID, opened_by: Actor, policy: CoursePolicy, ref: PolicyRef) -> OpenCourse:
+        """The workflow's input, with the published policy the server resolved (api/policies.py)."""
         return OpenCourse(
             course_id=course_id,
             patient_id=self.patient_id,
@@ -45,7 +52,8 @@ class OpenCourseRequest(BaseModel):
             payer_id=self.payer_id,
             member_ref=self.member_ref,
             self_pay=self.self_pay or self.payer_id is None,
-            policy=self.policy,
+            policy=policy,
+            policy_ref=ref,
             opened_by=opened_by,
         )
 

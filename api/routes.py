@@ -18,11 +18,13 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, BeforeValidator, ValidationError
 
 from api.models import CourseOpened, CourseRow, EventRow, NotificationRow, OpenCourseRequest, StaffMember
+from api.policy_routes import policy_problem, policy_router
 from api.problems import IDEMPOTENCY_KEY, PROBLEMS, Problem, unauthorized
 from api.services import Services
 from cli.queries import course_query
 from course.access import BreakGlassReason
 from course.commands import STEPS, Actor, ClinicianCommand
+from course.publication import POLICY_ON_THE_SERVER, PolicyRefused
 from course.rules import STEP_ROLES, role_refusal
 from course.state import Phase
 from course.view import CourseView, OperationsView
@@ -119,6 +121,18 @@ def as_sent_by_a_person(model: type[BaseModel]) -> BeforeValidator:
     return BeforeValidator(strictly)
 
 
+def _refuse_a_policy_of_its_own(value: object) -> object:
+    """Runs before the body's own validation, so the caller reads why instead of "extra field"."""
+    if isinstance(value, dict) and "policy" in value:
+        raise Problem(
+            HTTPStatus.UNPROCESSABLE_ENTITY,
+            POLICY_ON_THE_SERVER,
+            code="policy_not_accepted",
+            errors=[{"field": "policy", "problem": "policies are published on the server, not sent with a course"}],
+        )
+    return value
+
+
 def _strings(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
     if isinstance(value, str):
         yield path or "body", value
@@ -139,15 +153,24 @@ def api_router(services: Services) -> APIRouter:
     async def me(actor: Member) -> StaffMember:
         return StaffMember(id=actor.id, role=actor.role)
 
-    @router.post("/courses", status_code=201, tags=["courses"], responses={409: PROBLEMS[409]})
+    @router.post("/courses", status_code=201, tags=["courses"], responses={403: PROBLEMS[403], 409: PROBLEMS[409]})
     async def open_course(
-        body: Annotated[OpenCourseRequest, Body(), as_sent_by_a_person(OpenCourseRequest)],
+        body: Annotated[
+            OpenCourseRequest,
+            Body(),
+            as_sent_by_a_person(OpenCourseRequest),
+            BeforeValidator(_refuse_a_policy_of_its_own),  # the last runs first
+        ],
         actor: Member,
         response: Response,
     ) -> CourseOpened:
-        """Open a course (idempotent on `course_id`: the same id returns the existing course)."""
+        """Open a course (idempotent on `course_id`: the same id returns the existing course) on a published
+        policy: `policy_name` and `policy_version`, or the clinic's current one. A `policy` in the body is 422."""
         refuse_control_characters(body)
-        course = await services.courses.open(body.opening(body.course_id or uuid.uuid4(), actor))
+        try:
+            course = await services.open_course(body, body.course_id or uuid.uuid4(), actor)
+        except PolicyRefused as refused:
+            raise policy_problem(refused) from None
         response.headers["Location"] = f"/courses/{course}"
         return CourseOpened(course_id=course, workflow_id=workflow_id(course))
 
@@ -213,6 +236,8 @@ def api_router(services: Services) -> APIRouter:
         """Operations only: each course listed is recorded as read."""
         rows = await reads.recent_notifications(actor, attention=attention, limit=limit)
         return [NotificationRow.model_validate(row) for row in rows]
+
+    router.include_router(policy_router(services, Member))
 
     for step, model in STEPS.items():
         paths = [f"/courses/{{course_id}}/steps/{step}"]

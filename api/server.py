@@ -51,7 +51,10 @@ async def serving(app: FastAPI, host: str, port: int) -> AsyncIterator[str]:
         await task
 
 
-async def serve(settings: Settings, dsn: str | None = None, stop: asyncio.Event | None = None) -> None:
+async def serve(
+    settings: Settings, dsn: str | None = None, stop: asyncio.Event | None = None, ready: asyncio.Event | None = None
+) -> None:
+    """Serve the API and console until `stop` is set; `ready` is set once requests are answered."""
     from worker.main import connect  # noqa: PLC0415 - the worker's client: same TLS, keys, converter
 
     client = await connect(settings)
@@ -65,9 +68,15 @@ async def serve(settings: Settings, dsn: str | None = None, stop: asyncio.Event 
             pool,
             time_zone=settings.clinic_time_zone,
             secure_cookies=settings.api_secure_cookies,
+            public_origin=settings.api_public_origin,
+            idle_minutes=settings.console_idle_minutes,
+            session_hours=settings.console_session_hours,
             max_body_bytes=settings.api_max_body_bytes,
+            clinic_policy=settings.clinic_policy,
         )
         async with serving(app, settings.api_host, settings.api_port):
+            if ready is not None:
+                ready.set()
             await (stop or asyncio.Event()).wait()
     finally:
         await pool.close()

@@ -6,15 +6,19 @@ import hashlib
 import time
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 import structlog
 
 from activities.ports import EventStore
+from api.models import OpenCourseRequest
+from api.policies import PostgresPolicies
 from api.staff import StaffDirectory
 from cli.client import CourseClient, NoWorkerServing, StepTimedOut
 from cli.queries import course_query
 from course.commands import Actor, ClinicianCommand
+from course.publication import DEFAULT_POLICY_NAME, PolicyRefused, opener_refusal
 from course.view import CourseView
 from trust.access_log import Channel
 from trust.reads import CourseReads
@@ -36,6 +40,28 @@ class Services:
     store: EventStore
     pool: asyncpg.Pool
     step_timeout: float = 30.0
+    # The policy courses open on when the request names none (CLINIC_POLICY).
+    clinic_policy: str = DEFAULT_POLICY_NAME
+
+    @property
+    def policies(self) -> PostgresPolicies:
+        return PostgresPolicies(self.pool)
+
+    async def open_course(self, request: OpenCourseRequest, course_id: UUID, actor: Actor) -> UUID:
+        """Open on a published policy, resolved here: the workflow gets its body, name, version and hash."""
+        refusal = opener_refusal(actor)
+        if refusal is not None:
+            raise PolicyRefused("role_not_permitted", refusal)
+        published = await self.policies.resolve(request.policy_name or self.clinic_policy, request.policy_version)
+        course = await self.courses.open(request.opening(course_id, actor, published.policy, published.ref))
+        log.info(
+            "course opened",
+            course_id=str(course),
+            staff=actor.id,
+            policy=published.name,
+            policy_version=published.version,
+        )
+        return course
 
     async def record(
         self,

@@ -18,10 +18,20 @@ import asyncpg
 from course.commands import Actor, Role
 
 TOKEN_BYTES = 32
+# Revoking or replacing a token ends the console sessions it opened (migrations/0005). Each request
+# also re-checks the session's token (api/sessions.py), so a row this missed still does not work.
+_END_SESSIONS = (
+    "UPDATE console_sessions SET ended_at = now(), ended_reason = $2 WHERE staff_id = $1 AND ended_at IS NULL"
+)
 
 
 class StaffDirectory(Protocol):
     async def member_for(self, token: str) -> Actor | None: ...
+
+    async def member_for_digest(self, digest: bytes) -> Actor | None:
+        """The member whose current token has this sha256: a console session (api/sessions.py)
+        keeps its token's hash, and lives only while this still names the same member and role."""
+        ...
 
 
 def new_token() -> str:
@@ -60,7 +70,10 @@ class ConfiguredStaff:
         return cls(members)
 
     async def member_for(self, token: str) -> Actor | None:
-        digest, found = token_digest(token), None
+        return await self.member_for_digest(token_digest(token))
+
+    async def member_for_digest(self, digest: bytes) -> Actor | None:
+        found = None
         for actor, expected in self._members:  # every entry compared, each in constant time
             if hmac.compare_digest(digest, expected):
                 found = actor
@@ -74,30 +87,39 @@ class PostgresStaff:
         self._pool = pool
 
     async def member_for(self, token: str) -> Actor | None:
+        return await self.member_for_digest(token_digest(token))
+
+    async def member_for_digest(self, digest: bytes) -> Actor | None:
         # Looked up by hash: the token has 256 bits of entropy, so timing reveals nothing useful.
         row = await self._pool.fetchrow(
-            "SELECT staff_id, role FROM staff WHERE token_sha256 = $1 AND revoked_at IS NULL", token_digest(token)
+            "SELECT staff_id, role FROM staff WHERE token_sha256 = $1 AND revoked_at IS NULL", digest
         )
         return None if row is None else Actor(id=row["staff_id"], role=Role(row["role"]))
 
     async def add(self, staff_id: str, role: Role) -> str:
-        """A new token for this member (replacing any earlier one); returned once, stored hashed."""
+        """A new token for this member (replacing any earlier one, whose console sessions end);
+        returned once, stored hashed."""
         Actor(id=staff_id, role=role)
         token = new_token()
-        await self._pool.execute(
-            "INSERT INTO staff (staff_id, role, token_sha256) VALUES ($1, $2, $3) "
-            "ON CONFLICT (staff_id) DO UPDATE SET role = EXCLUDED.role, token_sha256 = EXCLUDED.token_sha256, "
-            "created_at = now(), revoked_at = NULL",
-            staff_id,
-            role.value,
-            token_digest(token),
-        )
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO staff (staff_id, role, token_sha256) VALUES ($1, $2, $3) "
+                "ON CONFLICT (staff_id) DO UPDATE SET role = EXCLUDED.role, token_sha256 = EXCLUDED.token_sha256, "
+                "created_at = now(), revoked_at = NULL",
+                staff_id,
+                role.value,
+                token_digest(token),
+            )
+            await conn.execute(_END_SESSIONS, staff_id, "token_replaced")
         return token
 
     async def revoke(self, staff_id: str) -> bool:
-        done = await self._pool.execute(
-            "UPDATE staff SET revoked_at = now() WHERE staff_id = $1 AND revoked_at IS NULL", staff_id
-        )
+        """The member's token stops working, and every console session it opened ends, at once."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            done = await conn.execute(
+                "UPDATE staff SET revoked_at = now() WHERE staff_id = $1 AND revoked_at IS NULL", staff_id
+            )
+            await conn.execute(_END_SESSIONS, staff_id, "token_revoked")
         return str(done).endswith(" 1")
 
     async def members(self) -> list[dict[str, str | None]]:
@@ -120,8 +142,11 @@ class AnyOf:
         self._directories = directories
 
     async def member_for(self, token: str) -> Actor | None:
+        return await self.member_for_digest(token_digest(token))
+
+    async def member_for_digest(self, digest: bytes) -> Actor | None:
         for directory in self._directories:
-            found = await directory.member_for(token)
+            found = await directory.member_for_digest(digest)
             if found is not None:
                 return found
         return None

@@ -86,6 +86,9 @@ class _Unanswered(Exception):
 # what a restarting server says): wait and send the same update again, doubling from 50 ms up to
 # 2 s, each pause jittered so a burst spreads out. The same id makes a resend safe.
 RESEND = frozenset({RPCStatusCode.RESOURCE_EXHAUSTED, RPCStatusCode.UNAVAILABLE})
+# The server refuses an update while the course's workflow task is being retried (after a worker
+# died holding it, say): FAILED_PRECONDITION with this detail. It passes once a worker takes the task.
+WORKFLOW_NOT_READY = "WorkflowNotReadyFailure"
 BUSY_FIRST_PAUSE = 0.05
 BUSY_LONGEST_PAUSE = 2.0
 _JITTER = random.Random()  # noqa: S311 - jitter spreads retries; nothing secret depends on it
@@ -93,6 +96,15 @@ _JITTER = random.Random()  # noqa: S311 - jitter spreads retries; nothing secret
 TASK_QUEUE_PARTITIONS = 4
 # An idle worker renews its long poll about once a minute; a poller older than this has gone.
 POLLER_SEEN_WITHIN = timedelta(minutes=2)
+
+
+def asks_to_resend(error: RPCError) -> bool:
+    """Whether the server asks us to send the same update again later."""
+    if error.status in RESEND:
+        return True
+    return error.status == RPCStatusCode.FAILED_PRECONDITION and any(
+        detail.type_url.endswith(WORKFLOW_NOT_READY) for detail in error.grpc_status.details
+    )
 
 
 def busy_pause(attempt: int, rng: random.Random = _JITTER) -> float:
@@ -265,7 +277,7 @@ class CourseClient:
                 _reraise_if_cancelled()
                 raise _Unanswered(taken=False) from None
             except RPCError as error:
-                if error.status not in RESEND:
+                if not asks_to_resend(error):
                     await self._explain(course, error)
                     raise
                 pause = busy_pause(attempt)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from http import HTTPStatus
 from typing import Any
 from uuid import UUID
 
@@ -126,8 +127,22 @@ class StaffApi:
         wait: float = 0.0,
         **kwargs: Any,
     ) -> Any:
+        response = await self._send(method, path, **kwargs)
+        if response.is_success:
+            return response.json()
+        raise _problem(response, course, again, wait)
+
+    async def publish_policy(self, name: str | None, policy: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """The published version, and whether it is new (201) or the current one's very body (200)."""
+        response = await self._send("POST", "/policies", json={"name": name, "policy": policy})
+        if not response.is_success:
+            raise _problem(response, None, "", 0.0)
+        published: dict[str, Any] = response.json()
+        return published, response.status_code == HTTPStatus.CREATED
+
+    async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
-            response = await self._http.request(method, path, **kwargs)
+            return await self._http.request(method, path, **kwargs)
         except httpx.TimeoutException:
             if method == "POST":
                 raise
@@ -138,9 +153,6 @@ class StaffApi:
                 "Start it (`course dev`, or `course api`) or set API_URL. If care cannot wait, an operator can "
                 "record the step with their break-glass key (`course record ... --break-glass REASON`)."
             ) from None
-        if response.is_success:
-            return response.json()
-        raise _problem(response, course, again, wait)
 
 
 def _glass(reason: BreakGlassReason | None) -> dict[str, str]:

@@ -24,7 +24,7 @@ from typing import Any
 import structlog
 from pydantic import BaseModel, ValidationError
 
-from cli import login_cmd, notifications_cmd, staff_cmd
+from cli import login_cmd, notifications_cmd, policy_cmd, staff_cmd
 from cli.client import CourseClient, CourseNotFound, StepRejected, StepTimedOut, parse_course_id
 from cli.edge import ApiUnavailable, RequestInvalid, StaffApi
 from cli.queries import BadFilter, course_query
@@ -42,8 +42,8 @@ from course.commands import (
     Role,
     Withdraw,
 )
-from course.policy import CoursePolicy
 from course.provenance import BreakGlassStep
+from course.publication import MAX_POLICY_VERSION, POLICY_ON_THE_SERVER, PolicyRefused, check_name
 from course.state import Phase
 from course.view import CourseView
 from trust.keys import NoBreakGlassKey
@@ -124,12 +124,18 @@ def _read_payload(source: str) -> str:
 
 
 async def cmd_open(args: argparse.Namespace, settings: Settings) -> int:
-    policy = CoursePolicy()
+
     if args.policy:
+        raise InvalidInput(
+            POLICY_ON_THE_SERVER.replace("`policy_name`, `policy_version`", "--policy-name, --policy-version")
+        )
+    if args.policy_name is not None:
         try:
-            policy = CoursePolicy.model_validate_json(_read_payload(args.policy), extra="forbid")
-        except ValidationError as error:
-            raise InvalidInput(describe_validation(error).replace("payload", "policy")) from None
+            check_name(args.policy_name)
+        except PolicyRefused as error:
+            raise InvalidInput(f"{error.message} ({error.code})") from None
+    if args.policy_version is not None and not 1 <= args.policy_version <= MAX_POLICY_VERSION:
+        raise InvalidInput("--policy-version is a published version (1, 2, ...); `course policy list` shows them")
     if not args.self_pay and (args.payer is None) != (args.member is None):
         raise InvalidInput("--payer and --member go together (or use --self-pay)")
     _no_self_declared_actor(args)
@@ -148,8 +154,10 @@ async def cmd_open(args: argparse.Namespace, settings: Settings) -> int:
         "member_ref": args.member,
         "self_pay": args.self_pay or args.payer is None,
     }
-    if args.policy:
-        body["policy"] = policy.model_dump(mode="json")
+    if args.policy_name is not None:
+        body["policy_name"] = args.policy_name
+    if args.policy_version is not None:
+        body["policy_version"] = args.policy_version
     async with _api(settings) as api:  # the opener is the token's owner
         opened = await api.open(body)
     _print(args, {"course_id": opened["course_id"], "workflow_id": workflow_id(course_id)}, opened["course_id"])
@@ -526,6 +534,23 @@ def _verify_parser(sub: Any) -> None:
     verifier.add_argument("--strict", action="store_true", help="fail on steps stored before signing too")
 
 
+def _open_parser(sub: Any) -> None:
+    opener = sub.add_parser("open", help="open a treatment course; prints its id")
+    _common(opener, acts=True)
+    opener.add_argument("--patient", required=True, help="the clinic's pseudonymous patient id")
+    opener.add_argument("--clinician", required=True)
+    opener.add_argument("--therapist")
+    opener.add_argument("--condition", choices=[c.value for c in Condition])
+    opener.add_argument("--sessions", type=int)
+    opener.add_argument("--payer")
+    opener.add_argument("--member")
+    opener.add_argument("--self-pay", action="store_true")
+    opener.add_argument("--course-id")
+    opener.add_argument("--policy-name", metavar="NAME", help="a published policy (default $CLINIC_POLICY, `default`)")
+    opener.add_argument("--policy-version", metavar="N", type=int, help="that version (default: its current one)")
+    opener.add_argument("--policy", help=argparse.SUPPRESS)  # refused with why: policies live on the server
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="course", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -539,18 +564,7 @@ def build_parser() -> argparse.ArgumentParser:
     ]:
         _common(sub.add_parser(name, help=text))
 
-    opener = sub.add_parser("open", help="open a treatment course; prints its id")
-    _common(opener, acts=True)
-    opener.add_argument("--patient", required=True, help="the clinic's pseudonymous patient id")
-    opener.add_argument("--clinician", required=True)
-    opener.add_argument("--therapist")
-    opener.add_argument("--condition", choices=[c.value for c in Condition])
-    opener.add_argument("--sessions", type=int)
-    opener.add_argument("--payer")
-    opener.add_argument("--member")
-    opener.add_argument("--self-pay", action="store_true")
-    opener.add_argument("--course-id")
-    opener.add_argument("--policy", help="CoursePolicy JSON file")
+    _open_parser(sub)
 
     recorder = sub.add_parser("record", help="record a step: course record COURSE_ID STEP --data FILE")
     _common(recorder, acts=True, records=True)
@@ -575,6 +589,7 @@ def build_parser() -> argparse.ArgumentParser:
     notifications_cmd.add_parser(sub)
     staff_cmd.add_parser(sub)
     login_cmd.add_parsers(sub)
+    policy_cmd.add_parser(sub)
     _common(sub.add_parser("dashboard", help="counts per phase, overdue items, courses needing review"))
 
     _verify_parser(sub)
@@ -619,6 +634,7 @@ _ASYNC: dict[str, Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, i
     "login": login_cmd.login,
     "logout": login_cmd.logout,
     "whoami": login_cmd.whoami,
+    "policy": policy_cmd.run,
 }
 
 

@@ -1,6 +1,7 @@
 """`course staff add|revoke|list`: who may use the HTTP API and the clinician console.
 
-`add` prints the member's new token once; only its sha256 is stored (the `staff` table). With
+`add` prints the member's new token once; only its sha256 is stored (the `staff` table); `revoke`
+ends the token and every console session it opened, at once. With
 `--config` nothing is stored: it prints the token and the `API_TOKENS` entry for a secret store.
 """
 
@@ -33,7 +34,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.action != "list" and not args.staff_id:
         raise InvalidInput(f"usage: course staff {args.action} STAFF_ID" + (" --role ROLE" * (args.action == "add")))
     if args.action == "add" and not args.role:
-        raise InvalidInput("course staff add needs --role (prescriber | nurse | therapist | operations)")
+        raise InvalidInput(f"course staff add needs --role ({' | '.join(r.value for r in Role)})")
     if args.action == "add" and args.config:
         token = new_token()
         try:
@@ -77,4 +78,4 @@ def _show(args: argparse.Namespace, result: dict[str, Any]) -> None:
         if "api_tokens_entry" in result:
             print(f"API_TOKENS entry: {result['api_tokens_entry']}")
     else:
-        print(f"revoked the token of {result['staff_id']}")
+        print(f"revoked the token of {result['staff_id']}; its console sessions have ended")

@@ -88,6 +88,11 @@ def reads_routinely(actor: Actor, course: CourseFacts) -> bool:
 def may_read(
     actor: Actor, course: CourseFacts, what: Read, reason: BreakGlassReason | None = None
 ) -> Allowed | Refused:
+    if actor.role is Role.CLINIC_ADMIN:
+        return Refused(
+            "clinic_admin_reads_no_course",
+            "A clinic admin publishes policies and reads no course; sign in with your clinical or operations token.",
+        )
     if actor.role is Role.OPERATIONS:
         if what in OPERATIONS_READS:
             return Allowed()

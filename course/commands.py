@@ -24,6 +24,8 @@ class Role(StrEnum):
     NURSE = "nurse"
     THERAPIST = "therapist"
     OPERATIONS = "operations"
+    # Publishes the clinic's policies (`course policy publish`); takes no step on any course.
+    CLINIC_ADMIN = "clinic_admin"
 
 
 STAFF_ID_PATTERN = r"^[A-Za-z0-9._:@-]+$"

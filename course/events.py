@@ -25,7 +25,7 @@ from course.commands import (
     Vitals,
 )
 from course.messages import BETWEEN_VERSIONS
-from course.policy import CoursePolicy
+from course.policy import CoursePolicy, PolicyRef
 from course.provenance import CommandSignature
 from course.upcasting import upcast
 
@@ -50,6 +50,9 @@ class CourseOpened(_Event):
     payer_id: str | None = None
     self_pay: bool = False
     policy: CoursePolicy = CoursePolicy()
+    # An optional addition (no new schema version): courses opened before policies were published
+    # on the server have none.
+    policy_ref: PolicyRef | None = None
 
 
 class EligibilityChecked(_Event):

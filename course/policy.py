@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, Field, PlainSerializer, model_validator
 
-from course.messages import AS_PEOPLE_SEND_IT
+from course.messages import AS_PEOPLE_SEND_IT, BETWEEN_VERSIONS
 
 _ISO_DURATION = re.compile(
     r"^P(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
@@ -118,7 +118,7 @@ class IntervalBounds(BaseModel):
 class CoursePolicy(BaseModel):
     """Defaults are the clinic's; tests and benchmarks shrink the durations."""
 
-    # Written by people (`course open --policy`), then carried in CourseOpened and every snapshot.
+    # Written by people (`course policy publish`), then carried in CourseOpened and every snapshot.
     model_config = AS_PEOPLE_SEND_IT
 
     consent_form_version: str = "2026-01"
@@ -153,3 +153,14 @@ class CoursePolicy(BaseModel):
         if self.integration_reminder_after >= self.integration_due_within:
             raise ValueError("integration_reminder_after must be shorter than integration_due_within")
         return self
+
+
+class PolicyRef(BaseModel):
+    """Which published policy a course opened on (course/publication.py): its name, its version
+    and the sha256 of its canonical body, so anyone can tell the rules a course runs by."""
+
+    model_config = BETWEEN_VERSIONS
+
+    name: str
+    version: int
+    sha256: str

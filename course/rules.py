@@ -23,7 +23,9 @@ ABSOLUTE_CONTRAINDICATIONS = frozenset(
 )
 RELATIVE_CONTRAINDICATIONS = frozenset(Contraindication) - ABSOLUTE_CONTRAINDICATIONS
 
-ALL_ROLES = frozenset(Role)
+# Everyone who works on courses. A clinic admin publishes policies and nothing else: no step, not
+# even a lifecycle one, is theirs to record.
+ALL_ROLES = frozenset(Role) - {Role.CLINIC_ADMIN}
 CLINICAL_ROLES = frozenset({Role.PRESCRIBER, Role.NURSE, Role.THERAPIST})
 
 # Who may record which step. Prescribers own candidacy, the dosing plan and clinical reviews;

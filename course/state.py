@@ -51,7 +51,7 @@ from course.events import (
     SessionScheduled,
     SupportPersonRecorded,
 )
-from course.policy import CoursePolicy
+from course.policy import CoursePolicy, PolicyRef
 
 
 class Phase(StrEnum):
@@ -85,6 +85,7 @@ class CourseState(BaseModel):
     therapist_id: str | None
     condition: Condition | None
     policy: CoursePolicy
+    policy_ref: PolicyRef | None = None  # a default keeps older snapshots loadable
     self_pay: bool
     opened_at: AwareDatetime
     version: int = 0
@@ -174,6 +175,7 @@ def _opened(event: CourseOpened, at: datetime, stream_id: str) -> CourseState:
         therapist_id=event.therapist_id,
         condition=event.condition,
         policy=event.policy,
+        policy_ref=event.policy_ref,
         self_pay=event.self_pay,
         opened_at=at,
         phase_entered_at=at,

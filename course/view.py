@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from course.commands import PatientShare
+from course.policy import PolicyRef
 from course.rules import PREPARATION_STEPS, missing_clearance, missing_preparation
 from course.state import CourseState, Phase
 from course.timing import next_due
@@ -66,6 +67,8 @@ class CourseView(_View):
     clinician_id: str
     therapist_id: str | None
     version: int
+    # The published policy the course runs by (None: opened before policies lived on the server).
+    policy: PolicyRef | None = None
     # Set by the workflow while it cannot record a fact it decided on its own (a reason code).
     attention: str | None = None
 
@@ -208,6 +211,7 @@ def view(state: CourseState, now: datetime) -> CourseView:
         clinician_id=state.clinician_id,
         therapist_id=state.therapist_id,
         version=state.version,
+        policy=state.policy_ref,
     )
 
 

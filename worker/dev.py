@@ -79,9 +79,20 @@ def wait_for_server(server: subprocess.Popen[bytes], host: str, port: int, log: 
     raise TimeoutError(f"nothing listening on {host}:{port} after {timeout:.0f}s")
 
 
+def local_settings(settings: Settings) -> Settings:
+    """What `course dev` changes for a stack on this machine, unless set explicitly: the Temporal UI
+    it starts is the codec server's origin, and the console is served over http://localhost, so
+    its cookie goes without `Secure` (the default everywhere else)."""
+    changes: dict[str, object] = {}
+    if "codec_cors_origin" not in settings.model_fields_set:
+        changes["codec_cors_origin"] = f"http://localhost:{settings.temporal_ui_port}"
+    if "api_secure_cookies" not in settings.model_fields_set:
+        changes["api_secure_cookies"] = False
+    return settings.model_copy(update=changes)
+
+
 def run_dev(settings: Settings) -> int:
-    if "codec_cors_origin" not in settings.model_fields_set:  # the UI we start is the origin
-        settings = settings.model_copy(update={"codec_cors_origin": f"http://localhost:{settings.temporal_ui_port}"})
+    settings = local_settings(settings)
     data_dir = settings.course_data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     try:
@@ -154,10 +165,10 @@ def _run_stack(settings: Settings, data_dir: Path, lock: dev_lock.DevStackLock) 
             f"Codec server:     {codec_server.ui_codec_endpoint(settings)} (staff sign in at /login"
             + (f"; development token in {token_file})" if token_file else ")")
         )
-        print(f"API + console:    {api_url(settings)}/console (OpenAPI at /docs; tokens: `course staff add`)")
-        print("Worker running; Ctrl-C stops everything.", flush=True)
-        stop = asyncio.Event()
-        asyncio.run(_serve(settings, dsn, stop))
+        print(
+            f"API + console:    {api_url(settings)}/console (OpenAPI at /docs; tokens: `course staff add`)", flush=True
+        )
+        asyncio.run(_serve(settings, dsn))
         return 0
     except KeyboardInterrupt:  # Ctrl-C before the worker took over the signal: a normal stop
         return 0
@@ -175,10 +186,46 @@ def _run_stack(settings: Settings, data_dir: Path, lock: dev_lock.DevStackLock) 
         print("Stopped Temporal dev server" + (" and PostgreSQL." if pg_server else "."), flush=True)
 
 
-async def _serve(settings: Settings, dsn: str, stop: asyncio.Event) -> None:
-    """The worker, the codec server and the API, until Ctrl-C (the worker turns signals into `stop`)."""
-    await asyncio.gather(
-        run_worker(settings, dsn, stop),
-        codec_server.serve(settings, stop_event=stop),
-        api_server.serve(settings, dsn, stop),
-    )
+async def _serve(settings: Settings, dsn: str) -> None:
+    """The worker, the codec server and the API, until Ctrl-C.
+
+    The signal handlers come first, before anything connects: a Ctrl-C while the services start is
+    kept in `stop`, and each service stops as soon as it is up. (Before, Ctrl-C in that window was a
+    cancellation, which a library awaiting with a timeout can swallow: course dev then ran on with
+    nothing left to stop it.) A second Ctrl-C stops at once, whatever is still starting.
+    """
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    serving = asyncio.current_task()
+    assert serving is not None
+
+    def on_signal() -> None:
+        if stop.is_set():
+            print("Stopping now.", flush=True)
+            serving.cancel()
+            return
+        print("Stopping (Ctrl-C again to stop at once)...", flush=True)
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
+    worker_running, api_ready = asyncio.Event(), asyncio.Event()
+
+    async def announce() -> None:
+        # Only now is the stack usable: the worker polls and the API answers.
+        await worker_running.wait()
+        await api_ready.wait()
+        if not stop.is_set():
+            print("Worker running; Ctrl-C stops everything.", flush=True)
+
+    announcing = asyncio.create_task(announce())
+    try:
+        await asyncio.gather(
+            run_worker(settings, dsn, stop, running=worker_running),
+            codec_server.serve(settings, stop_event=stop),
+            api_server.serve(settings, dsn, stop, ready=api_ready),
+        )
+    except asyncio.CancelledError:
+        return  # the second Ctrl-C: the children and PostgreSQL are stopped by our caller
+    finally:
+        announcing.cancel()

@@ -163,7 +163,23 @@ async def check_cluster(client: Client, settings: Settings) -> None:
         )
 
 
-async def run_worker(settings: Settings, dsn: str | None = None, stop: asyncio.Event | None = None) -> None:
+async def run_worker(
+    settings: Settings,
+    dsn: str | None = None,
+    stop: asyncio.Event | None = None,
+    running: asyncio.Event | None = None,
+) -> None:
+    """Serve courses until `stop` is set; `running` is set once the worker polls.
+
+    Without a `stop` of the caller's, SIGINT and SIGTERM set our own, from the first line: a signal
+    that arrives while we connect and migrate is kept, and the worker stops as soon as it is up,
+    rather than relying on a cancellation that a library awaiting with a timeout can swallow.
+    """
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
     client = await connect(settings)
     await check_cluster(client, settings)
     dsn = dsn or database_url(settings.database_url, settings.course_data_dir)
@@ -188,13 +204,11 @@ async def run_worker(settings: Settings, dsn: str | None = None, stop: asyncio.E
             graceful_shutdown=settings.worker_graceful_shutdown_seconds,
             max_cached_workflows=settings.worker_max_cached_workflows,
         )
-        stop = stop or asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
         log.info("worker started", task_queue=settings.course_task_queue, namespace=settings.temporal_namespace)
         async with worker:
             health.running = True
+            if running is not None:
+                running.set()
             try:
                 await stop.wait()
             finally:

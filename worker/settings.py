@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from course.publication import DEFAULT_POLICY_NAME, POLICY_NAME_PATTERN
 from workflows.inputs import TASK_QUEUE
 
 
@@ -58,14 +60,23 @@ class Settings(BaseSettings):
 
     # HTTP API and clinician console (api/): where `course api` / `course dev` listen, and staff
     # tokens from configuration as `staff_id:role:sha256hex,...` (hashes only; the `staff` table,
-    # filled by `course staff add`, holds more). API_SECURE_COOKIES: behind TLS, mark cookies Secure.
+    # filled by `course staff add`, holds more). API_SECURE_COOKIES: the console's cookie is
+    # `Secure` unless this is false, which only `course dev` (http://localhost) sets.
+    # API_PUBLIC_ORIGIN: the origin staff browse to (`https://course.clinic.example`, behind the TLS
+    # proxy); console POSTs from any other Origin are refused. Unset: the request's own scheme and
+    # host, which is right only without a proxy (local development).
+    # CONSOLE_IDLE_MINUTES / CONSOLE_SESSION_HOURS: a console session ends after this long without
+    # a request, and this long after sign-in whatever happens.
     # API_MAX_BODY_BYTES: larger request bodies are refused (413) before the token is checked.
     api_host: str = "127.0.0.1"
     api_port: int = 8082
     # Where the `course` CLI finds the API for staff commands (unset: http://localhost:API_PORT).
     api_url: str | None = None
     api_tokens: SecretStr | None = None
-    api_secure_cookies: bool = False
+    api_secure_cookies: bool = True
+    api_public_origin: str | None = None
+    console_idle_minutes: int = Field(30, ge=1, le=24 * 60)
+    console_session_hours: int = Field(10, ge=1, le=7 * 24)
     api_max_body_bytes: int = Field(64 * 1024, ge=1024)
 
     # Eligibility (activities/x12.py), used when ELIGIBILITY_PROVIDER=x12_http: the clearinghouse's
@@ -94,6 +105,9 @@ class Settings(BaseSettings):
     clinic_name: str = "the clinic"
     clinic_phone: str | None = None
     clinic_time_zone: str = "UTC"
+    # The published policy (`course policy publish`) courses open on unless they name another;
+    # `default` is published by migrations/0007_policies.sql until a clinic admin publishes more.
+    clinic_policy: str = Field(DEFAULT_POLICY_NAME, pattern=POLICY_NAME_PATTERN)
 
     # Production (worker/telemetry.py, worker/health.py). METRICS_BIND: Prometheus endpoint of the
     # SDK runtime (`0.0.0.0:9464`), HEALTH_BIND: GET /healthz (`0.0.0.0:8080`); unset: off.
@@ -108,3 +122,25 @@ class Settings(BaseSettings):
     temporal_tls_key: Path | None = None
     temporal_tls_server_name: str | None = None
     temporal_api_key: SecretStr | None = None
+
+    @field_validator("api_public_origin", mode="before")
+    @classmethod
+    def _an_origin(cls, value: object) -> object:
+        return public_origin(value) if isinstance(value, str) else value
+
+
+def public_origin(value: str) -> str | None:
+    """`scheme://host[:port]` as a browser sends it in `Origin` (lower case, no default port, no
+    path); empty: None. Anything else is refused, so a typo cannot turn the check off."""
+    value = value.strip()
+    if not value:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+        raise ValueError("API_PUBLIC_ORIGIN is `https://host[:port]`, with no path")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError("API_PUBLIC_ORIGIN is `https://host[:port]`, with no path")
+    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    default = {"http": 80, "https": 443}[parts.scheme]
+    port = "" if parts.port in (None, default) else f":{parts.port}"
+    return f"{parts.scheme}://{host}{port}"

@@ -7,7 +7,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from course.commands import Actor, Condition
-from course.policy import CoursePolicy
+from course.policy import CoursePolicy, PolicyRef
 from course.state import CourseState
 
 TASK_QUEUE = "treatment-courses"
@@ -35,7 +35,10 @@ class OpenCourse(BaseModel):
     payer_id: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[\x20-\x7e]+$")
     member_ref: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[\x20-\x7e]+$")
     self_pay: bool = False
+    # The body of the published policy the edge resolved (api/policies.py), and which one it is;
+    # no ref: a course opened before policies were published, or a test's own policy.
     policy: CoursePolicy = CoursePolicy()
+    policy_ref: PolicyRef | None = None
     opened_by: Actor
     snapshot: CourseState | None = None
     applied_updates: list[str] = []

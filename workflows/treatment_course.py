@@ -150,6 +150,7 @@ class TreatmentCourseWorkflow:
             payer_id=request.payer_id,
             self_pay=request.self_pay,
             policy=request.policy,
+            policy_ref=request.policy_ref,
         )
         self._unsaved = self._envelopes(None, [opened], request.opened_by, None)
         state = evolve(None, self._unsaved[0])

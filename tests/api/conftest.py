@@ -30,7 +30,9 @@ STAFF = {
     Role.NURSE: Actor(id="rn-api", role=Role.NURSE),
     Role.THERAPIST: Actor(id="th-api", role=Role.THERAPIST),
     Role.OPERATIONS: Actor(id="ops-api", role=Role.OPERATIONS),
+    Role.CLINIC_ADMIN: Actor(id="admin-api", role=Role.CLINIC_ADMIN),
 }
+BASE = "http://testserver"
 STEP_PATH = re.compile(r"^/courses/[^/]+/(steps/[^/]+|hold|release|withdraw|reassign)$")
 ASSESSMENT = {
     "blood_pressure": {"systolic": 128, "diastolic": 82},
@@ -96,7 +98,12 @@ async def clinic(dev_env: WorkflowEnvironment, pg_pool: asyncpg.Pool) -> AsyncIt
     tokens = {role: new_token() for role in Role}
     staff = ConfiguredStaff([(STAFF[role], token_digest(tokens[role])) for role in Role])
     courses = CourseClient(dev_env.client, queue)
-    app = create_app(courses, staff, pg_pool, step_timeout=20)
+    # Plain http (no TLS here): the console's cookie without Secure, as `course dev` does. Every
+    # request carries the Origin a browser sends with a POST from the console's own pages.
+    app = create_app(courses, staff, pg_pool, step_timeout=20, secure_cookies=False)
     transport = httpx.ASGITransport(app=app)
-    async with worker, httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+    async with (
+        worker,
+        httpx.AsyncClient(transport=transport, base_url=BASE, headers={"Origin": BASE}) as http,
+    ):
         yield Clinic(http, tokens, app, courses)

@@ -174,14 +174,13 @@ async def test_invalid_input_is_422_and_never_echoes_what_was_sent(clinic: Clini
     mixed = await clinic.call("POST", "/courses", Role.OPERATIONS, json={"patient_id": "p", "clinician_id": "d",
                                                                          "payer_id": "acme"})  # fmt: skip
     assert mixed.status_code == 422
-    misspelt = {"patient_id": "p", "clinician_id": "d", "self_pay": True, "policy": {"asessment_deadline": "P9D"}}
-    typo = await clinic.call("POST", "/courses", Role.OPERATIONS, json=misspelt)
-    assert typo.status_code == 422 and typo.json()["errors"][0]["field"] == "policy.asessment_deadline"
-    forever = await clinic.call(
-        "POST", "/courses", Role.OPERATIONS,
-        json={"patient_id": "p", "clinician_id": "d", "self_pay": True, "policy": {"assessment_deadline": 10**30}},
-    )  # fmt: skip
-    assert forever.status_code == 422 and forever.headers["content-type"] == PROBLEM
+    opening = {"patient_id": "p", "clinician_id": "d", "self_pay": True}
+    typo = await clinic.call("POST", "/courses", Role.OPERATIONS, json=opening | {"policy_nmae": "default"})
+    assert typo.status_code == 422 and typo.json()["errors"][0]["field"] == "policy_nmae"
+    for bad in ({"policy_version": 0}, {"policy_name": "Default Policy"}):
+        refused = await clinic.call("POST", "/courses", Role.OPERATIONS, json=opening | bad)
+        assert refused.status_code == 422 and refused.headers["content-type"] == PROBLEM, bad
+        assert refused.json()["errors"][0]["field"] == next(iter(bad)), refused.text
 
 
 async def test_a_retried_request_with_the_same_idempotency_key_is_applied_once(clinic: Clinic) -> None:

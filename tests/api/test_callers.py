@@ -17,7 +17,7 @@ from api.services import update_id
 from api.staff import ConfiguredStaff, new_token, token_digest
 from cli.client import CourseClient
 from course.commands import Role
-from tests.api.conftest import STAFF, Clinic
+from tests.api.conftest import BASE, STAFF, Clinic
 from tests.conftest import task_queue
 
 pytestmark = pytest.mark.integration
@@ -53,9 +53,9 @@ async def unserved(dev_env: WorkflowEnvironment, pg_pool: asyncpg.Pool) -> Async
     tokens = {role: new_token() for role in Role}
     staff = ConfiguredStaff([(STAFF[role], token_digest(tokens[role])) for role in Role])
     courses = CourseClient(dev_env.client, task_queue())
-    app = create_app(courses, staff, pg_pool, step_timeout=1.5)
+    app = create_app(courses, staff, pg_pool, step_timeout=1.5, secure_cookies=False)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+    async with httpx.AsyncClient(transport=transport, base_url=BASE, headers={"Origin": BASE}) as http:
         yield Clinic(http, tokens, app, courses)
 
 

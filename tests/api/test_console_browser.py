@@ -1,6 +1,9 @@
 """A nurse uses the clinician console in a real (headless) Chromium: sign in with a token, record
 consent through the generated form, see the checklist update; a refused step shows the rule's
-message. Screenshots go to $ARTIFACTS_DIR/console (default artifacts/console) for CI to keep.
+message. Signing out ends the session (the old cookie, put back, opens nothing) and an idle
+session returns to the sign-in page with a sentence; every page keeps to its Content-Security-
+Policy; /docs renders offline from the service's own files. Screenshots go to
+$ARTIFACTS_DIR/console (default artifacts/console) for CI to keep.
 
 Debian's `chromium`, driven by tests/browser.py; never downloads a browser.
 """
@@ -8,28 +11,50 @@ Debian's `chromium`, driven by tests/browser.py; never downloads a browser.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
+from collections.abc import Callable
 
+import asyncpg
 import pytest
 
+from api.console import LOCAL_COOKIE
 from api.server import serving
 from course.commands import Role
-from tests.api.conftest import ASSESSMENT, Clinic
+from tests.api.conftest import ASSESSMENT, Clinic, eventually
 from tests.browser import Browser, artifacts_dir, chromium_or_skip, fill
 
 pytestmark = pytest.mark.integration
+
+
+# Injected by DevTools (not subject to the page's CSP): what the page's policy blocked, if anything.
+_WATCH_CSP = (
+    "document.addEventListener('securitypolicyviolation', e => "
+    "(window.__csp = window.__csp || []).push(e.violatedDirective + ' ' + e.blockedURI));"
+)
+
+
+def _watch_csp(browser: Browser) -> None:
+    browser.send("Page.addScriptToEvaluateOnNewDocument", {"source": _WATCH_CSP})
+
+
+def _csp_violations(browser: Browser) -> list[str]:
+    return list(browser.evaluate("window.__csp || []"))
 
 
 def _nurse_records_consent(chromium: str, base: str, token: str, course: str) -> None:
     shots = artifacts_dir("console")
     print(f"screenshots: {shots}")
     with Browser(chromium) as browser:
+        _watch_csp(browser)
         browser.goto(f"{base}/console")
         browser.wait_for_text(lambda t: "Staff token" in t, "the sign-in page")
         browser.screenshot(shots / "1-sign-in.png")
         fill(browser, "input[name=token]", token)
         browser.click("form[action='/console/login'] button")
-        browser.wait_for_text(lambda t: "Open courses" in t and course[:8] in t, "the course in the nurse's list")
+        browser.wait_for_text(
+            lambda t: "Courses in preparation or dosing" in t and course[:8] in t, "the course in the nurse's list"
+        )
         browser.screenshot(shots / "2-courses.png")
 
         browser.click(f"a[href='/console/courses/{course}']")
@@ -57,11 +82,105 @@ def _nurse_records_consent(chromium: str, base: str, token: str, course: str) ->
         browser.screenshot(shots / "6-refused.png")
         assert "2026-01" in text, text[:2000]
         assert not browser.console, browser.console
+        # The style sheet is the service's own file, and the CSP blocked nothing on any page.
+        assert browser.evaluate("getComputedStyle(document.querySelector('header')).backgroundColor") == (
+            "rgb(35, 57, 93)"
+        )
+        assert not _csp_violations(browser), _csp_violations(browser)
+
+
+def _session_cookie(browser: Browser) -> dict[str, object]:
+    cookies = browser.send("Network.getCookies")["cookies"]
+    return next(c for c in cookies if c["name"] == LOCAL_COOKIE)
+
+
+def _sign_in(browser: Browser, base: str, token: str) -> None:
+    browser.goto(f"{base}/console/login")
+    browser.wait_for_text(lambda t: "Staff token" in t, "the sign-in page")
+    fill(browser, "input[name=token]", token)
+    browser.click("form[action='/console/login'] button")
+    browser.wait_for_text(lambda t: "Sign out" in t, "the signed-in console")
+
+
+def _nurse_signs_out_and_idles(chromium: str, base: str, token: str, age: Callable[[str], None]) -> None:
+    shots = artifacts_dir("console")
+    with Browser(chromium) as browser:
+        _watch_csp(browser)
+        _sign_in(browser, base, token)
+        cookie = _session_cookie(browser)
+        assert cookie["value"] != token and cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+
+        browser.click("form[action='/console/logout'] button")
+        browser.wait_for_text(lambda t: "You signed out" in t and "Staff token" in t, "the sign-in page")
+        browser.screenshot(shots / "7-signed-out.png")
+        assert not [c for c in browser.send("Network.getCookies")["cookies"] if c["name"] == LOCAL_COOKIE]
+        # The old cookie, put back (copied before sign-out): it opens nothing.
+        browser.send(
+            "Network.setCookie",
+            {"name": LOCAL_COOKIE, "value": cookie["value"], "url": base, "httpOnly": True, "sameSite": "Strict"},
+        )
+        browser.goto(f"{base}/console")
+        browser.wait_for_text(lambda t: "You signed out" in t and "Staff token" in t, "the sign-in page again")
+        assert "Sign out" not in browser.text()
+
+        # Signed in again, then 31 minutes without a request (aged in the database, no sleep).
+        _sign_in(browser, base, token)
+        age(str(_session_cookie(browser)["value"]))
+        browser.click("a[href='/console']")
+        browser.wait_for_text(
+            lambda t: "Your session ended after 30 minutes without activity; sign in again." in t, "the idle notice"
+        )
+        browser.screenshot(shots / "8-idle.png")
+        assert not browser.console, browser.console
+        assert not _csp_violations(browser), _csp_violations(browser)
+
+
+def _docs_render_offline(chromium: str, base: str) -> None:
+    with Browser(chromium) as browser:
+        _watch_csp(browser)
+        browser.goto(f"{base}/docs")
+        browser.wait_for_text(
+            lambda t: "Treatment courses" in t and "/courses/{course_id}/steps/consent" in t, "the Swagger UI"
+        )
+        browser.screenshot(artifacts_dir("console") / "9-docs.png")
+        loaded = browser.evaluate("performance.getEntriesByType('resource').map(e => e.name)")
+        assert loaded and all(url.startswith(base + "/") for url in loaded), loaded
+        assert not browser.console, browser.console
+        assert not _csp_violations(browser), _csp_violations(browser)
 
 
 async def test_a_nurse_records_consent_in_the_console_and_sees_a_refusal(clinic: Clinic) -> None:
     chromium = chromium_or_skip()
     course = await clinic.open()
     await clinic.step(course, "assessment", Role.PRESCRIBER, ASSESSMENT)
+
+    async def in_the_nurses_list() -> bool:
+        # Nurses list courses in preparation by the phase Temporal's visibility holds, which
+        # follows the step a moment later: the page is rendered once, so wait for it first.
+        listed = await clinic.call("GET", "/courses", Role.NURSE)
+        return course in listed.text
+
+    await eventually(in_the_nurses_list, "the course in preparation listed for the nurse")
     async with serving(clinic.app, "127.0.0.1", 0) as base:
         await asyncio.to_thread(_nurse_records_consent, chromium, base, clinic.tokens[Role.NURSE], course)
+
+
+async def test_signing_out_and_idling_end_the_session_in_the_browser(clinic: Clinic, pg_pool: asyncpg.Pool) -> None:
+    chromium = chromium_or_skip()
+    loop = asyncio.get_running_loop()
+
+    def age(session: str) -> None:  # from the browser's thread, on the test's loop
+        aged = pg_pool.execute(
+            "UPDATE console_sessions SET last_seen_at = now() - interval '31 minutes' WHERE session_sha256 = $1",
+            hashlib.sha256(session.encode()).digest(),
+        )
+        assert asyncio.run_coroutine_threadsafe(aged, loop).result(30) == "UPDATE 1"
+
+    async with serving(clinic.app, "127.0.0.1", 0) as base:
+        await asyncio.to_thread(_nurse_signs_out_and_idles, chromium, base, clinic.tokens[Role.NURSE], age)
+
+
+async def test_the_api_docs_render_from_the_service_alone(clinic: Clinic) -> None:
+    chromium = chromium_or_skip()
+    async with serving(clinic.app, "127.0.0.1", 0) as base:
+        await asyncio.to_thread(_docs_render_offline, chromium, base)

@@ -26,6 +26,8 @@ ENDPOINTS = {"view": "", "events": "/events", "notifications": "/notifications",
 
 def expected(role: Role, course: str, endpoint: str, reason: str | None) -> tuple[int, str | None]:
     """The rules of course/access.py, written out cell by cell: (status, refusal code)."""
+    if role is Role.CLINIC_ADMIN:
+        return REFUSED, "clinic_admin_reads_no_course"
     if role is Role.OPERATIONS:
         return (REFUSED, "operations_view_only") if endpoint == "events" else (OK, None)
     if endpoint == "audit":

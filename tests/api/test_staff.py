@@ -73,5 +73,7 @@ async def test_course_staff_add_prints_a_token_once_and_list_never_shows_it(pg_d
     parsed = ConfiguredStaff.parse(printed["api_tokens_entry"])
     assert await parsed.member_for(printed["token"]) == Actor(id="th-cfg", role=Role.THERAPIST)
     assert (await course("staff", "add", "th-x"))[0] == 2  # no role
+    code, admin, _ = await course("staff", "add", "admin-cli", "--role", "clinic_admin", "--json")
+    assert code == 0 and json.loads(admin)["role"] == "clinic_admin"
     assert (await course("staff", "revoke", "nobody-here"))[0] == 2
     assert (await course("staff", "revoke", "th-cli"))[0] == 0

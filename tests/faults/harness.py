@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import asyncpg
@@ -24,10 +25,13 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
+from temporalio.service import RPCError, RPCStatusCode
 
 from worker.converter import data_converter
 from worker.dev import dev_server_command, wait_for_server
 from worker.settings import Settings
+
+NOT_YET = (RPCStatusCode.CANCELLED, RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED)
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKER = [sys.executable, "-c", "from worker.main import main; main()"]
@@ -93,8 +97,13 @@ class WorkerProcess:
         while time.monotonic() < deadline:
             if not self.alive:
                 raise AssertionError(f"{self.name} exited ({self.returncode}) while starting:\n{tail(self.log_path)}")
-            if await self._polling(client):
-                return
+            try:
+                if await self._polling(client):
+                    return
+            except RPCError as error:
+                # A loaded server (or its client) gives up on a call now and then: "not yet", not "no".
+                if error.status not in NOT_YET:
+                    raise
             await asyncio.sleep(0.1)
         sessions = await _sessions(self.env["DATABASE_URL"])
         raise AssertionError(
@@ -115,7 +124,8 @@ class WorkerProcess:
                         namespace=client.namespace,
                         task_queue=TaskQueue(name=name, kind=TaskQueueKind.TASK_QUEUE_KIND_NORMAL),
                         task_queue_type=kind,
-                    )
+                    ),
+                    timeout=timedelta(seconds=5),
                 )
                 if any(p.identity.startswith(mine) for p in described.pollers):
                     seen = True

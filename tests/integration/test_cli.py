@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import asyncpg
 import pytest
@@ -447,3 +448,39 @@ async def test_a_break_glass_step_is_signed_by_the_operators_key_and_marked_ever
 def _dosing_plan() -> str:
     plan = next(c for _, c in story.preparation(datetime.now(UTC)) if c.step == "dosing-plan")  # type: ignore[attr-defined]
     return str(plan.model_dump_json(exclude={"step"}))  # type: ignore[attr-defined]
+
+
+async def test_a_clinic_admin_publishes_a_policy_and_courses_open_on_it_by_name(cli: Cli) -> None:
+    name = f"cli-{uuid4().hex[:8]}"
+    source = cli.tmp / "policy.json"
+    source.write_text(json.dumps({"consent_form_version": "2026-09", "bp_threshold": {"systolic": 150}}))
+    refused = await cli("policy", "publish", str(source), "--name", name, role="prescriber")
+    assert refused.code == 2 and "clinic_admin" in refused.err, refused.err
+    published = await cli("policy", "publish", str(source), "--name", name, "--json", role="clinic_admin")
+    assert published.code == 0, published.err
+    version = published.json()
+    assert (version["version"], version["published_by"]) == (1, "staff-clinic_admin")
+    again = await cli("policy", "publish", str(source), "--name", name, role="clinic_admin")
+    assert again.code == 0 and again.out.startswith("unchanged") and f"{name} version 1" in again.out
+    listed = [row for row in (await cli("policy", "list", "--json")).json() if row["name"] == name]
+    assert [(row["version"], row["current"]) for row in listed] == [(1, True)]
+    shown = await cli("policy", "show", name)
+    assert shown.code == 0 and version["sha256"] in shown.out and '"2026-09"' in shown.out
+
+    unsafe = cli.tmp / "unsafe.json"
+    unsafe.write_text(json.dumps({"day_length": "PT1S"}))
+    out_of_bounds = await cli("policy", "publish", str(unsafe), "--name", name, role="clinic_admin")
+    assert out_of_bounds.code == 2 and "policy_out_of_bounds" in out_of_bounds.err and "day_length" in out_of_bounds.err
+
+    opening = ("open", "--patient", "pt-cli-6", "--clinician", "dr-ames", "--self-pay", "--json")
+    opened = await cli(*opening, "--policy-name", name, role="operations")
+    assert opened.code == 0, opened.err
+    view = (await cli("status", opened.json()["course_id"], "--json", member="dr-ames")).json()
+    assert view["policy"] == {"name": name, "version": 1, "sha256": version["sha256"]}
+
+    inline = await cli(*opening, "--policy", str(source), role="operations")
+    assert inline.code == 2 and "course policy publish" in inline.err, inline.err
+    unknown = await cli(*opening, "--policy-name", f"nowhere-{uuid4().hex[:8]}", role="operations")
+    assert unknown.code == 2 and "unknown_policy" in unknown.err
+    admin = await cli(*opening, role="clinic_admin")
+    assert admin.code == 2 and "takes no part in courses" in admin.err

@@ -115,3 +115,11 @@ def test_a_reason_is_marked_only_when_it_was_needed(
 @given(courses, st.sampled_from(sorted(CLINICAL_READS)))
 def test_a_nurse_reads_routinely_exactly_in_the_nurse_phases(course: CourseFacts, what: Read) -> None:
     assert (may_read(NURSE, course, what) == Allowed()) == (course.phase in NURSE_PHASES)
+
+
+@given(courses, st.sampled_from(Read), reasons)
+def test_a_clinic_admin_reads_no_course_whatever_the_reason(course: CourseFacts, what: Read, reason: object) -> None:
+    """Publishing policies needs no patient's record; and the access log has no row for the role."""
+    admin = Actor(id="adm-ruiz", role=Role.CLINIC_ADMIN)
+    decision = may_read(admin, course, what, reason)  # type: ignore[arg-type]
+    assert isinstance(decision, Refused) and decision.code == "clinic_admin_reads_no_course"

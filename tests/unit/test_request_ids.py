@@ -10,8 +10,10 @@ from uuid import UUID
 
 from hypothesis import given
 from hypothesis import strategies as st
+from temporalio.api.common.v1 import GrpcStatus
+from temporalio.service import RPCError, RPCStatusCode
 
-from cli.client import BUSY_LONGEST_PAUSE, busy_pause
+from cli.client import BUSY_LONGEST_PAUSE, asks_to_resend, busy_pause
 from cli.request_ids import derived_request_id
 from course.commands import PlaceHold, RecordIntegrationSession, RecordIntentions, ReleaseHold
 from course.repeats import occasion
@@ -65,3 +67,21 @@ def test_a_busy_course_is_asked_again_after_growing_jittered_pauses_never_above_
     assert max(pauses) <= BUSY_LONGEST_PAUSE
     assert pauses[6] > pauses[0]
     assert len({round(busy_pause(3, rng), 6) for _ in range(20)}) > 1  # jittered: a burst spreads out
+
+
+def _rpc_error(status: RPCStatusCode, detail_type: str | None = None) -> RPCError:
+    grpc_status = GrpcStatus(code=status.value, message="refused")
+    if detail_type is not None:
+        grpc_status.details.add(type_url=f"type.googleapis.com/{detail_type}")
+    return RPCError("refused", status, grpc_status.SerializeToString())
+
+
+def test_an_update_refused_while_the_workflow_task_is_retried_is_sent_again_and_nothing_else_is() -> None:
+    """After a worker dies holding a course's task, the server says "not ready" until another
+    worker takes it: the step is sent again (it failed CI once as a raw error), a real refusal not."""
+    not_ready = "temporal.api.errordetails.v1.WorkflowNotReadyFailure"
+    assert asks_to_resend(_rpc_error(RPCStatusCode.FAILED_PRECONDITION, not_ready))
+    assert asks_to_resend(_rpc_error(RPCStatusCode.RESOURCE_EXHAUSTED))
+    assert not asks_to_resend(_rpc_error(RPCStatusCode.FAILED_PRECONDITION))
+    assert not asks_to_resend(_rpc_error(RPCStatusCode.FAILED_PRECONDITION, "temporal.api.errordetails.v1.Other"))
+    assert not asks_to_resend(_rpc_error(RPCStatusCode.NOT_FOUND, not_ready))

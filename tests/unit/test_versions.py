@@ -84,10 +84,10 @@ async def test_the_cli_refuses_a_field_the_step_does_not_have(tmp_path: Path) ->
         await cmd_record(_args(tmp_path, payload), Settings())
 
 
-async def test_the_cli_refuses_a_misspelt_policy(tmp_path: Path) -> None:
+async def test_the_cli_refuses_a_policy_file_at_open_and_says_where_policies_live(tmp_path: Path) -> None:
     source = tmp_path / "policy.json"
-    source.write_text('{"asessment_deadline": "P9D"}')
-    with pytest.raises(InvalidInput, match="asessment_deadline"):
+    source.write_text('{"bp_threshold": {"systolic": 300, "diastolic": 200}}')
+    with pytest.raises(InvalidInput, match=r"published on the server.*course policy publish FILE.*--policy-name"):
         await cmd_open(argparse.Namespace(policy=str(source)), Settings())
 
 

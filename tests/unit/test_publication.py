@@ -1,0 +1,89 @@
+"""What a clinic may publish as a course policy: every field known, every value one a real patient's
+course could safely run by, and one canonical body (so one hash) however the file was written."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from course.commands import STEPS, Role
+from course.policy import CoursePolicy
+from course.publication import PolicyRefused, canonical, check_name, for_publication, sha256_of
+from course.rules import role_refusal
+
+MIGRATION = Path(__file__).resolve().parents[2] / "migrations" / "0007_policies.sql"
+
+
+def _refused(document: str | dict[str, object]) -> PolicyRefused:
+    with pytest.raises(PolicyRefused) as refused:
+        for_publication(document)
+    return refused.value
+
+
+def test_the_threats_of_a_caller_made_policy_are_each_refused_with_the_field_and_why() -> None:
+    refused = _refused(
+        {
+            "bp_threshold": {"systolic": 300, "diastolic": 200},
+            "consent_form_version": "an old form, v1",
+            "day_length": 1,
+            "command_window": "P7D",
+            "session_reminder_lead": "PT1S",
+        }
+    )
+    assert refused.code == "policy_out_of_bounds"
+    problems = {e["field"]: e["problem"] for e in refused.errors}
+    assert set(problems) == {
+        "bp_threshold.systolic",
+        "bp_threshold.diastolic",
+        "consent_form_version",
+        "day_length",
+        "command_window",
+        "session_reminder_lead",
+    }
+    assert problems["bp_threshold.systolic"] == "must be between 120 and 180 mmHg"
+    assert "P1D" in problems["day_length"]
+    assert "an old form" not in str(refused.errors)  # where and why, never the value sent
+
+
+def test_an_unknown_or_malformed_field_is_refused_not_ignored() -> None:
+    typo = _refused('{"asessment_deadline": "P9D"}')
+    assert typo.code == "policy_invalid" and typo.errors[0]["field"] == "asessment_deadline"
+    assert _refused("{not json").code == "policy_invalid"
+    incoherent = _refused({"assessment_reminder_after": "P40D"})  # after its own deadline (P30D)
+    assert incoherent.code == "policy_invalid"
+
+
+def test_the_same_policy_written_two_ways_has_one_canonical_body_and_hash() -> None:
+    terse = for_publication('{"session_reminder_lead": "PT24H", "bp_threshold": {"systolic": 150}}')
+    spelt_out = for_publication(
+        {"bp_threshold": {"diastolic": 100, "systolic": 150}, "session_reminder_lead": 86400, "day_length": "P1D"}
+    )
+    assert canonical(terse) == canonical(spelt_out)
+    assert sha256_of(canonical(terse)) == sha256_of(canonical(spelt_out))
+    assert sha256_of(canonical(terse)) != sha256_of(canonical(CoursePolicy()))
+    assert CoursePolicy.model_validate_json(canonical(terse)) == terse
+
+
+def test_the_default_the_migration_publishes_is_the_built_in_policy_and_within_bounds() -> None:
+    sql = MIGRATION.read_text()
+    literal = sql[sql.index("FROM (VALUES (") : sql.index(")) AS built_in")]
+    body = "".join(re.findall(r"'([^']*)'", literal))
+    assert body == canonical(CoursePolicy())
+    assert canonical(for_publication(body)) == body
+
+
+def test_a_policy_name_is_a_plain_identifier() -> None:
+    assert check_name("downtown-2026") == "downtown-2026"
+    for bad in ("", "Default", "a b", "x" * 65, "../etc", "-x"):
+        with pytest.raises(PolicyRefused) as refused:
+            check_name(bad)
+        assert refused.value.code == "policy_name_invalid"
+
+
+def test_a_clinic_admin_records_no_step_on_any_course() -> None:
+    for step in STEPS:
+        refusal = role_refusal(Role.CLINIC_ADMIN, step)
+        assert refusal is not None and "clinic_admin" in refusal, step
+    assert all(role_refusal(Role.OPERATIONS, step) is None for step in ("hold", "schedule-session"))
