@@ -185,7 +185,8 @@ def _problem(response: httpx.Response, course: UUID | None, again: str, wait: fl
         return StepRejected(problem.code or "rejected", detail)
     if status in (413, 422, 428):
         fields = "; ".join(f"{e.get('field')}: {e.get('problem')}" for e in problem.errors or [])
-        return RequestInvalid(f"{detail} {fields}".strip())
+        code = f"({problem.code})" if problem.code else ""  # a stable code scripts can match on
+        return RequestInvalid(" ".join(part for part in (detail, code, fields) if part))
     if status == 504:
         if problem.code == "no_worker":
             message = (
