@@ -240,7 +240,7 @@ def test_a_second_course_dev_on_the_same_folder_refuses_and_says_what_to_do(stac
     assert f"course dev is already running on {tmp_path / 'course-data'} (pid {stack.process.pid})" in refused.stderr
     assert "Ctrl-C" in refused.stderr and "COURSE_DATA_DIR=" in refused.stderr
     assert not _listening(second.grpc), "the refused course dev started a Temporal server"
-    assert _listening(stack.grpc) and stack.course("list").returncode == 0, "the running one was disturbed"
+    assert _listening(stack.grpc) and stack.course("staff", "list").returncode == 0, "the running one was disturbed"
     assert stack.stop() == 0
 
 
