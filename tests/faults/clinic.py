@@ -16,7 +16,7 @@ from uuid import UUID
 from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
-from cli.client import CourseClient, CourseNotFound
+from cli.client import CourseClient, CourseNotFound, StepTimedOut
 from course.commands import Actor, ClinicianCommand, MaintenanceKind
 from course.policy import CoursePolicy
 from course.view import CourseView
@@ -106,7 +106,13 @@ class Clinic:
                         result = await attempt()
                     self.calls.append((sent, time.monotonic()))
                     return result
-                except (TimeoutError, RPCError, WorkflowUpdateRPCTimeoutOrCancelledError, CourseNotFound) as error:
+                except (
+                    TimeoutError,
+                    StepTimedOut,  # the client's own deadline, the clinic's budget: diagnosed below
+                    RPCError,
+                    WorkflowUpdateRPCTimeoutOrCancelledError,
+                    CourseNotFound,
+                ) as error:
                     if time.monotonic() >= deadline:
                         where = await diagnose(self.client.temporal, stream)
                         raise AssertionError(f"{what}: no answer in {self.step_timeout:.0f}s\n{where}") from error
