@@ -96,6 +96,7 @@ APPLIED_UPDATES_KEPT = 500
 # Patch ids (workflow.patched): histories recorded before each change replay the old way.
 LOADS_AT_RUN_START = "load-stream-at-run-start"
 DELIVERS_AFTER_APPEND = "deliver-reminders-after-append"
+HONOURS_CANCEL_AFTER_APPEND = "honour-a-cancel-an-append-outran"
 # Operations cancelled the workflow (the Temporal UI, `temporal workflow cancel`): a withdrawal.
 CANCEL_REASON = "cancelled_by_operations"
 
@@ -128,6 +129,7 @@ class TreatmentCourseWorkflow:
         self._pauses = 0
         self._retry_now = False
         self._cancel_requested = False
+        self._cancel_noticed = False  # once a workflow cancel has been seen, by any path
         self._resync_requested = False
         self._deliveries: set[asyncio.Task[None]] = set()
         self._deliver_after_append = False
@@ -171,7 +173,7 @@ class TreatmentCourseWorkflow:
             except asyncio.CancelledError:
                 # Raised into whatever the run awaited (a timer, the payer); an append in flight
                 # is waited for and adopted (`_store`).
-                self._cancel_requested = True
+                self._cancel_requested = self._cancel_noticed = True
         await workflow.wait_condition(lambda: workflow.all_handlers_finished() and not self._deliveries)
         return self._view()
 
@@ -435,9 +437,21 @@ class TreatmentCourseWorkflow:
             # instead of folding its own batch; the cancel is honoured afterwards (`_honour_cancel`).
             # (asyncio.shield here kept the append alive too, but under bursts of updates it left
             # update workflow tasks failing as "not found" on completion: a livelock.)
-            self._cancel_requested = True
+            self._cancel_requested = self._cancel_noticed = True
             return AppendResult(version=expected_version, written=0, adopted=True)
+        self._notice_a_swallowed_cancel()
         return result
+
+    def _notice_a_swallowed_cancel(self) -> None:
+        """A cancel that arrived while an append ran, which then completed: the SDK hands the await
+        its result and raises nothing (the activity "won"), so the run would go on as if no one had
+        asked. The request is still on record (`cancellation_reason`); honour it once. Found by the
+        fault suite: a cancel from the UI during a timer's append left the course running."""
+        if self._cancel_noticed or workflow.cancellation_reason() is None:
+            return
+        self._cancel_noticed = True
+        if workflow.patched(HONOURS_CANCEL_AFTER_APPEND):  # histories that went on before the fix replay as they ran
+            self._cancel_requested = True
 
     async def _reload(self) -> None:
         """Adopt the stream's head as the store holds it (folded by this worker's `evolve`)."""
