@@ -89,6 +89,9 @@ RESEND = frozenset({RPCStatusCode.RESOURCE_EXHAUSTED, RPCStatusCode.UNAVAILABLE}
 # The server refuses an update while the course's workflow task is being retried (after a worker
 # died holding it, say): FAILED_PRECONDITION with this detail. It passes once a worker takes the task.
 WORKFLOW_NOT_READY = "WorkflowNotReadyFailure"
+# Below this much time left, a call the server ended early is not asked again: the caller's
+# deadline is ours to keep, not to overrun.
+RPC_AGAIN_MIN_SECONDS = 1.0
 BUSY_FIRST_PAUSE = 0.05
 BUSY_LONGEST_PAUSE = 2.0
 _JITTER = random.Random()  # noqa: S311 - jitter spreads retries; nothing secret depends on it
@@ -275,7 +278,14 @@ class CourseClient:
                 raise _refusal(failed) from None
             except WorkflowUpdateRPCTimeoutOrCancelledError:
                 _reraise_if_cancelled()
-                raise _Unanswered(taken=False) from None
+                # The server's own wait can end before ours (a loaded server caps a call at about
+                # 30 s): the same update id again is the same step, so ask again while time is left.
+                if asyncio.get_running_loop().time() + RPC_AGAIN_MIN_SECONDS >= give_up:
+                    raise _Unanswered(taken=False) from None
+                self.resends["SERVER_WAIT_ENDED"] += 1
+                await asyncio.sleep(busy_pause(attempt))
+                attempt += 1
+                continue
             except RPCError as error:
                 if not asks_to_resend(error):
                     await self._explain(course, error)
@@ -286,13 +296,18 @@ class CourseClient:
                 await asyncio.sleep(pause)
                 attempt += 1
                 self.resends[error.status.name] += 1
-        try:
-            return await started.result(rpc_timeout=_left(give_up))
-        except WorkflowUpdateFailedError as failed:
-            raise _refusal(failed) from None
-        except WorkflowUpdateRPCTimeoutOrCancelledError:
-            _reraise_if_cancelled()
-            raise _Unanswered(taken=True) from None
+        while True:
+            try:
+                return await started.result(rpc_timeout=_left(give_up))
+            except WorkflowUpdateFailedError as failed:
+                raise _refusal(failed) from None
+            except WorkflowUpdateRPCTimeoutOrCancelledError:
+                _reraise_if_cancelled()
+                if asyncio.get_running_loop().time() + RPC_AGAIN_MIN_SECONDS >= give_up:
+                    raise _Unanswered(taken=True) from None
+                self.resends["SERVER_WAIT_ENDED"] += 1
+                await asyncio.sleep(busy_pause(attempt))
+                attempt += 1
 
     async def serving(self) -> bool | None:
         """Whether a worker polled this task queue's workflow tasks lately (any partition); None
