@@ -29,7 +29,8 @@ class _Server(uvicorn.Server):
 def staff_directory(settings: Settings, staff: PostgresStaff) -> StaffDirectory:
     if settings.api_tokens is None:
         return staff
-    return AnyOf(ConfiguredStaff.parse(settings.api_tokens.get_secret_value()), staff)
+    configured = ConfiguredStaff.parse(settings.api_tokens.get_secret_value()).revocable(staff.pool)
+    return AnyOf(configured, staff)
 
 
 @contextlib.asynccontextmanager

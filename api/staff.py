@@ -51,8 +51,16 @@ def config_entry(staff_id: str, role: Role, token: str) -> str:
 class ConfiguredStaff:
     """`API_TOKENS=staff_id:role:sha256hex,...`: for clinics that manage tokens in a secret store."""
 
-    def __init__(self, members: Sequence[tuple[Actor, bytes]]) -> None:
+    def __init__(self, members: Sequence[tuple[Actor, bytes]], revocations: asyncpg.Pool | None = None) -> None:
         self._members = list(members)
+        self._revocations = revocations  # `revoked_tokens`: entries `course staff revoke` has ended
+
+    def revocable(self, pool: asyncpg.Pool) -> ConfiguredStaff:
+        """The same entries, each refused once `course staff revoke` has revoked it."""
+        return ConfiguredStaff(self._members, pool)
+
+    def digests_of(self, staff_id: str) -> list[bytes]:
+        return [digest for actor, digest in self._members if actor.id == staff_id]
 
     @classmethod
     def parse(cls, spec: str) -> ConfiguredStaff:
@@ -77,6 +85,10 @@ class ConfiguredStaff:
         for actor, expected in self._members:  # every entry compared, each in constant time
             if hmac.compare_digest(digest, expected):
                 found = actor
+        if found is not None and self._revocations is not None:
+            revoked = await self._revocations.fetchval("SELECT 1 FROM revoked_tokens WHERE token_sha256 = $1", digest)
+            if revoked:
+                return None
         return found
 
 
@@ -85,6 +97,10 @@ class PostgresStaff:
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self._pool
 
     async def member_for(self, token: str) -> Actor | None:
         return await self.member_for_digest(token_digest(token))
@@ -113,14 +129,23 @@ class PostgresStaff:
             await conn.execute(_END_SESSIONS, staff_id, "token_replaced")
         return token
 
-    async def revoke(self, staff_id: str) -> bool:
-        """The member's token stops working, and every console session it opened ends, at once."""
+    async def revoke(self, staff_id: str, configured: Sequence[bytes] = ()) -> bool:
+        """The member's token stops working, and every console session it opened ends, at once;
+        `configured`: the hashes of the member's `API_TOKENS` entries, revoked with it."""
         async with self._pool.acquire() as conn, conn.transaction():
             done = await conn.execute(
                 "UPDATE staff SET revoked_at = now() WHERE staff_id = $1 AND revoked_at IS NULL", staff_id
             )
+            revoked = 0
+            for digest in configured:
+                inserted = await conn.execute(
+                    "INSERT INTO revoked_tokens (token_sha256, staff_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                    digest,
+                    staff_id,
+                )
+                revoked += str(inserted).endswith(" 1")
             await conn.execute(_END_SESSIONS, staff_id, "token_revoked")
-        return str(done).endswith(" 1")
+        return str(done).endswith(" 1") or revoked > 0
 
     async def members(self) -> list[dict[str, str | None]]:
         rows = await self._pool.fetch("SELECT staff_id, role, created_at, revoked_at FROM staff ORDER BY staff_id")

@@ -27,7 +27,7 @@ def add_parser(sub: Any) -> None:
 
 
 async def run(args: argparse.Namespace, settings: Settings) -> int:
-    from api.staff import PostgresStaff, config_entry, new_token  # noqa: PLC0415
+    from api.staff import ConfiguredStaff, PostgresStaff, config_entry, new_token  # noqa: PLC0415
     from cli.main import InvalidInput  # noqa: PLC0415 - the CLI's own error, defined beside run()
     from worker.database import create_pool, database_url, migrate  # noqa: PLC0415
 
@@ -55,7 +55,13 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
                 raise InvalidInput("staff ids are letters, digits and . _ : @ - (up to 64)") from None
             _show(args, {"staff_id": args.staff_id, "role": args.role, "token": token})
         elif args.action == "revoke":
-            if not await staff.revoke(args.staff_id):
+            # The member's API_TOKENS entries too (this process reads the same secret as the API).
+            configured = (
+                ConfiguredStaff.parse(settings.api_tokens.get_secret_value()).digests_of(args.staff_id)
+                if settings.api_tokens is not None
+                else []
+            )
+            if not await staff.revoke(args.staff_id, configured):
                 raise InvalidInput(f"no active token for {args.staff_id}")
             _show(args, {"staff_id": args.staff_id, "revoked": True})
         else:

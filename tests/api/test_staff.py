@@ -77,3 +77,27 @@ async def test_course_staff_add_prints_a_token_once_and_list_never_shows_it(pg_d
     assert code == 0 and json.loads(admin)["role"] == "clinic_admin"
     assert (await course("staff", "revoke", "nobody-here"))[0] == 2
     assert (await course("staff", "revoke", "th-cli"))[0] == 0
+    # A member known only from API_TOKENS is revoked by the hash of their entry.
+    env["API_TOKENS"] = printed["api_tokens_entry"]
+    assert (await course("staff", "revoke", "th-cfg"))[0] == 0
+    connection = await asyncpg.connect(pg_dsn)
+    try:
+        row = await connection.fetchrow("SELECT staff_id FROM revoked_tokens WHERE staff_id = 'th-cfg'")
+    finally:
+        await connection.close()
+    assert row is not None
+
+
+async def test_revoking_a_member_revokes_their_api_tokens_entry_at_once(pg_pool: asyncpg.Pool) -> None:
+    """An API_TOKENS entry lives in a secret store read at start; `course staff revoke` must not
+    wait for someone to edit it and restart every API process."""
+    kept, revoked = new_token(), new_token()
+    entries = ",".join([config_entry("rn-cfg", Role.NURSE, revoked), config_entry("ops-cfg2", Role.OPERATIONS, kept)])
+    directory = staff_directory(Settings(api_tokens=entries), PostgresStaff(pg_pool))
+    assert await directory.member_for(revoked) == Actor(id="rn-cfg", role=Role.NURSE)
+
+    configured = ConfiguredStaff.parse(entries).digests_of("rn-cfg")
+    assert await PostgresStaff(pg_pool).revoke("rn-cfg", configured)
+    assert await directory.member_for(revoked) is None
+    assert await directory.member_for(kept) == Actor(id="ops-cfg2", role=Role.OPERATIONS), "another entry still works"
+    assert not await PostgresStaff(pg_pool).revoke("rn-cfg", configured), "a second revoke has nothing to end"
