@@ -24,6 +24,7 @@ COPY course ./course
 COPY workflows ./workflows
 COPY activities ./activities
 COPY worker ./worker
+COPY application ./application
 COPY cli ./cli
 COPY api ./api
 COPY trust ./trust

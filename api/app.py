@@ -16,7 +16,7 @@ from api.routes import api_router
 from api.services import Services
 from api.sessions import ConsoleSessions
 from api.staff import StaffDirectory
-from cli.client import CourseClient
+from application.courses import CourseClient
 from course.publication import DEFAULT_POLICY_NAME
 
 DESCRIPTION = """Treatment courses for a ketamine-assisted therapy clinic.

@@ -33,12 +33,12 @@ from api.problems import Problem
 from api.routes import refuse_control_characters
 from api.services import Services
 from api.sessions import ConsoleSessions, Ended
-from cli.client import CourseNotFound, StepRejected, StepTimedOut
+from application.courses import CourseNotFound, StepRejected, StepTimedOut
+from application.reads import ReadRefused
 from course.access import BreakGlassReason
 from course.commands import STEPS, Actor, ClinicianCommand
 from course.publication import PolicyRefused
 from course.rules import STEP_ROLES, role_refusal
-from trust.reads import ReadRefused
 from worker.settings import public_origin
 
 log = structlog.get_logger(__name__)

@@ -16,9 +16,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from cli.client import CourseNotFound, NoWorkerServing, StepRejected, StepTimedOut
-from cli.queries import BadFilter
-from trust.reads import ReadRefused
+from application.courses import CourseNotFound, NoWorkerServing, StepRejected, StepTimedOut
+from application.queries import BadFilter
+from application.reads import ReadRefused
 
 PROBLEM_JSON = "application/problem+json"
 RULE_TYPE = "urn:treatment-courses:rule:"

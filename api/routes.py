@@ -21,14 +21,14 @@ from api.models import CourseOpened, CourseRow, EventRow, NotificationRow, OpenC
 from api.policy_routes import policy_problem, policy_router
 from api.problems import IDEMPOTENCY_KEY, PROBLEMS, Problem, unauthorized
 from api.services import Services
-from cli.queries import course_query
+from application.queries import course_query
+from application.reads import AuditTrail
 from course.access import BreakGlassReason
 from course.commands import STEPS, Actor, ClinicianCommand
 from course.publication import POLICY_ON_THE_SERVER, PolicyRefused
 from course.rules import STEP_ROLES, role_refusal
 from course.state import Phase
 from course.view import CourseView, OperationsView
-from trust.reads import AuditTrail
 from workflows.inputs import workflow_id
 
 LIFECYCLE = ("hold", "release", "withdraw", "reassign")

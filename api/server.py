@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from api.app import create_app
 from api.staff import AnyOf, ConfiguredStaff, PostgresStaff, StaffDirectory
-from cli.client import CourseClient
+from application.courses import CourseClient
 from worker.database import create_pool, database_url, migrate
 from worker.logging import configure_logging
 from worker.settings import Settings

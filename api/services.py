@@ -15,13 +15,13 @@ from activities.ports import EventStore
 from api.models import OpenCourseRequest
 from api.policies import PostgresPolicies
 from api.staff import StaffDirectory
-from cli.client import CourseClient, NoWorkerServing, StepTimedOut
-from cli.queries import course_query
+from application.courses import CourseClient, NoWorkerServing, StepTimedOut
+from application.queries import course_query
+from application.reads import CourseReads
 from course.commands import Actor, ClinicianCommand
 from course.publication import DEFAULT_POLICY_NAME, PolicyRefused, opener_refusal
 from course.view import CourseView
 from trust.access_log import Channel
-from trust.reads import CourseReads
 
 log = structlog.get_logger(__name__)
 

@@ -23,8 +23,8 @@ from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError
 
 from activities.event_store import PostgresEventStore
 from activities.ports import OutgoingMessage
+from application.courses import CourseClient
 from bench.baseline_workflows import CourseShapeWorkflow, Shape, ShapeStep
-from cli.client import CourseClient
 from course.commands import SYSTEM_ACTOR, Actor, Command, InsuranceStatus, MaintenanceKind, RecordEligibility, Tick
 from course.decider import decide
 from course.events import CourseOpened, EventEnvelope, EventMetadata

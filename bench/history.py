@@ -26,6 +26,7 @@ from temporalio.client import Client
 from activities.eligibility import SelfPayProvider
 from activities.event_store import PostgresEventStore
 from activities.notifications import PostgresOutbox
+from application.courses import CourseClient
 from bench import common
 from bench.baseline_workflows import CourseShapeWorkflow, NoopActivities
 from bench.courses import (
@@ -37,7 +38,6 @@ from bench.courses import (
     maintenance_policy,
     until_maintenance,
 )
-from cli.client import CourseClient
 from tests import story
 from worker.database import create_pool
 from worker.main import activities_for, build_worker

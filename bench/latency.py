@@ -23,10 +23,10 @@ from pathlib import Path
 from activities.eligibility import SelfPayProvider
 from activities.event_store import PostgresEventStore
 from activities.notifications import PostgresOutbox
+from application.courses import CourseClient
 from bench import common
 from bench.baseline_workflows import BareUpdateWorkflow, CourseShapeWorkflow, NoopActivities, ShapeStep
 from bench.courses import ReminderBoard, Timings, drive_course, drive_shape, full_course, opening
-from cli.client import CourseClient
 from worker.database import create_pool
 from worker.main import activities_for, build_worker
 from workflows.inputs import workflow_id

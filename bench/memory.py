@@ -36,10 +36,10 @@ from activities.eligibility import SelfPayProvider
 from activities.event_store import PostgresEventStore
 from activities.notifications import PostgresOutbox
 from activities.ports import OutgoingMessage
+from application.courses import CourseClient
 from bench import common
 from bench.baseline_workflows import BareUpdateWorkflow, CourseShapeWorkflow, NoopActivities
 from bench.courses import Timings, drive_course, drive_shape, full_course, mid_dosing, opening, until_maintenance
-from cli.client import CourseClient
 from course.state import CourseState
 from worker.converter import data_converter
 from worker.database import create_pool

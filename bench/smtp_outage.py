@@ -22,9 +22,9 @@ from activities.eligibility import SelfPayProvider
 from activities.event_store import PostgresEventStore
 from activities.notifications import PostgresOutbox
 from activities.ports import OutgoingMessage
+from application.courses import CourseClient
 from bench import common
 from bench.courses import full_course, opening
-from cli.client import CourseClient
 from worker.database import create_pool
 from worker.main import activities_for, build_worker
 

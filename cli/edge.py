@@ -1,7 +1,7 @@
 """The clinic's API as the `course` CLI uses it: staff commands act as the person whose token they carry.
 
 The API authenticates the token, signs that person's steps (trust/signing.py) and records their
-reads (trust/reads.py), exactly as for the console: the CLI holds no signing key and says nothing
+reads (application/reads.py), exactly as for the console: the CLI holds no signing key and says nothing
 about who is acting. Problem details come back as the CLI's exceptions, hence its exit codes:
 401 not signed in, 403 a role that may not record the step (rejected) or a read refused, 404 no
 such course, 409 a rule's refusal, 413/422/428 invalid input, 504 not answered in time.
@@ -19,12 +19,12 @@ from uuid import UUID
 import httpx
 from pydantic import BaseModel
 
-from cli.client import CourseNotFound, StepRejected, StepTimedOut
+from application.courses import CourseNotFound, StepRejected, StepTimedOut
+from application.reads import AuditTrail, ReadRefused
 from cli.tokens import NotSignedIn
 from course.access import BreakGlassReason
 from course.commands import Actor, ClinicianCommand
 from course.view import CourseView, OperationsView
-from trust.reads import AuditTrail, ReadRefused
 
 CONNECT_SECONDS = 5.0
 # Past the course's own bound: the API answers 504 after `Prefer: wait`, this is for a lost API.

@@ -24,12 +24,13 @@ from typing import Any
 import structlog
 from pydantic import BaseModel, ValidationError
 
+from application.courses import CourseClient, CourseNotFound, StepRejected, StepTimedOut, parse_course_id
+from application.listing import list_courses
+from application.queries import BadFilter, course_query
+from application.reads import ReadRefused
+from application.request_ids import derived_request_id
 from cli import login_cmd, notifications_cmd, policy_cmd, staff_cmd
-from cli.client import CourseClient, CourseNotFound, StepRejected, StepTimedOut, parse_course_id
 from cli.edge import ApiUnavailable, RequestInvalid, StaffApi
-from cli.queries import BadFilter, course_query
-from cli.reads import list_courses
-from cli.request_ids import derived_request_id
 from cli.tokens import NotSignedIn, read_token
 from course.access import BreakGlassReason
 from course.commands import (
@@ -47,7 +48,6 @@ from course.publication import MAX_POLICY_VERSION, POLICY_ON_THE_SERVER, PolicyR
 from course.state import Phase
 from course.view import CourseView
 from trust.keys import NoBreakGlassKey
-from trust.reads import ReadRefused
 from worker.settings import Settings
 from workflows.inputs import workflow_id
 

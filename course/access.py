@@ -5,7 +5,7 @@ they prepare patients and staff the dosing days, so they read courses in those p
 clinician reads a course only by breaking the glass, with a reason from a fixed set; the read is
 recorded as such. Operations staff run the clinic's schedule and money: they read the operations
 view (phase, what the course waits for, flags, times, codes), never the clinical record, whatever
-reason they give. Every allowed read is recorded by the caller (trust/reads.py).
+reason they give. Every allowed read is recorded by the caller (application/reads.py).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ import asyncpg
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
-from cli.client import CourseClient
+from application.courses import CourseClient
 from trust import keys
 from trust.signing import KeyRing, Signer
 from worker.binaries import temporal_cli, temporal_test_server

@@ -20,7 +20,7 @@ from activities.event_store import PostgresEventStore
 from activities.notifications import ConsoleChannel, PostgresOutbox
 from api.app import create_app
 from api.staff import ConfiguredStaff, new_token, token_digest
-from cli.client import CourseClient
+from application.courses import CourseClient
 from course.commands import Actor, Role
 from tests.conftest import eligibility_known, task_queue
 from worker.main import activities_for, build_worker

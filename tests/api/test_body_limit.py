@@ -18,7 +18,7 @@ from temporalio.client import Client
 
 from api.app import create_app
 from api.staff import ConfiguredStaff, new_token, token_digest
-from cli.client import CourseClient
+from application.courses import CourseClient
 from course.commands import Actor, Role
 
 LIMIT = 4096

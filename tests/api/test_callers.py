@@ -15,7 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.app import create_app
 from api.services import update_id
 from api.staff import ConfiguredStaff, new_token, token_digest
-from cli.client import CourseClient
+from application.courses import CourseClient
 from course.commands import Role
 from tests.api.conftest import BASE, STAFF, Clinic
 from tests.conftest import task_queue

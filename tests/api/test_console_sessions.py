@@ -23,7 +23,7 @@ from fastapi import FastAPI
 from api.app import create_app
 from api.console import COOKIE, LOCAL_COOKIE
 from api.staff import AnyOf, ConfiguredStaff, PostgresStaff, new_token, token_digest
-from cli.client import CourseClient
+from application.courses import CourseClient
 from course.commands import Actor, Role
 from tests.api.conftest import ASSESSMENT, BASE, STAFF, Clinic
 from worker.dev import local_settings

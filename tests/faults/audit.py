@@ -26,7 +26,7 @@ from temporalio.client import Client
 
 from activities.event_store import PostgresEventStore
 from activities.ports import APPEND_EVENTS, AppendResult
-from cli.client import CourseClient
+from application.courses import CourseClient
 from course.events import EventEnvelope
 from course.state import fold
 from workflows.inputs import workflow_id

@@ -16,7 +16,7 @@ from uuid import UUID
 from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
-from cli.client import CourseClient, CourseNotFound, StepTimedOut
+from application.courses import CourseClient, CourseNotFound, StepTimedOut
 from course.commands import Actor, ClinicianCommand, MaintenanceKind
 from course.policy import CoursePolicy
 from course.view import CourseView

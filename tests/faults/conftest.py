@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from cli.client import CourseClient
+from application.courses import CourseClient
 from tests.conftest import task_queue
 from tests.faults.audit import Audit, Ledger
 from tests.faults.harness import WorkerProcess

@@ -21,7 +21,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.service import RetryConfig
 
-from cli.client import CourseClient, StepRejected
+from application.courses import CourseClient, StepRejected
 from course.events import SessionScheduled
 from course.policy import CoursePolicy
 from tests import story

@@ -25,7 +25,7 @@ from activities.eligibility import SelfPayProvider
 from activities.event_store import PostgresEventStore
 from activities.notifications import PostgresOutbox
 from activities.ports import OutgoingMessage
-from cli.client import CourseClient, StepRejected
+from application.courses import CourseClient, StepRejected
 from course.commands import RecordFinancialClearance, RecordIntentions
 from course.events import EventEnvelope, EventMetadata, HoldPlaced
 from course.policy import CoursePolicy

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from cli.client import CourseClient
+from application.courses import CourseClient
 from tests.faults.audit import Audit, moved_past, position
 from tests.faults.clinic import Clinic, expected_events, opening
 from tests.faults.conftest import Rig

@@ -28,7 +28,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.eligibility import SelfPayProvider
 from activities.event_store import InMemoryEventStore
 from activities.notifications import InMemoryOutbox, MemoryChannel
-from cli.client import CourseClient
+from application.courses import CourseClient
 from course.commands import PlaceHold, RecordClinicalReview, ReleaseHold
 from course.policy import CoursePolicy
 from tests import story

@@ -30,7 +30,7 @@ from activities.notifications import ConsoleChannel, PostgresOutbox
 from api.app import create_app
 from api.server import serving
 from api.staff import ConfiguredStaff, new_token, token_digest
-from cli.client import CourseClient
+from application.courses import CourseClient
 from course.commands import Actor, Role
 from tests import story
 from tests.conftest import task_queue

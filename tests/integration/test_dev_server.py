@@ -14,7 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.eligibility import SelfPayProvider
 from activities.event_store import PostgresEventStore
 from activities.notifications import ConsoleChannel, PostgresOutbox
-from cli.client import CourseClient, CourseNotFound, StepRejected
+from application.courses import CourseClient, CourseNotFound, StepRejected
 from course.commands import RecordConsent
 from course.state import fold
 from tests import story

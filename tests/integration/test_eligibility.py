@@ -21,7 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.event_store import PostgresEventStore
 from activities.notifications import ConsoleChannel, PostgresOutbox
 from activities.x12 import X12HttpProvider
-from cli.client import CourseClient
+from application.courses import CourseClient
 from course.commands import PatientShare
 from tests import story
 from tests.clearinghouse import Clearinghouse, Reply, running_clearinghouse

@@ -18,7 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.eligibility import SelfPayProvider
 from activities.event_store import PostgresEventStore
 from activities.notifications import MemoryChannel, PostgresOutbox
-from cli.client import CourseClient
+from application.courses import CourseClient
 from course.policy import CoursePolicy
 from course.state import fold
 from tests import story

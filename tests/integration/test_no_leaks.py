@@ -19,7 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.eligibility import SelfPayProvider
 from activities.event_store import PostgresEventStore
 from activities.notifications import ConsoleChannel, PostgresOutbox
-from cli.client import CourseClient, StepRejected
+from application.courses import CourseClient, StepRejected
 from course.commands import (
     RecordClinicalReview,
     RecordIntentions,

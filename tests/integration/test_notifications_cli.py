@@ -15,8 +15,8 @@ from activities.channels import MemoryChannel
 from activities.contacts import StaticContactDirectory
 from activities.notifications import NotificationActivities, PostgresOutbox
 from activities.ports import Contact, DeliveryRefused, Notification, OutgoingMessage
+from application.courses import CourseNotFound
 from cli import notifications_cmd
-from cli.client import CourseNotFound
 from worker.settings import Settings
 
 pytestmark = pytest.mark.integration

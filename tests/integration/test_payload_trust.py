@@ -26,7 +26,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.eligibility import SelfPayProvider
 from activities.event_store import PostgresEventStore
 from activities.notifications import ConsoleChannel, PostgresOutbox
-from cli.client import CourseClient
+from application.courses import CourseClient
 from course.commands import StepRequest
 from tests import story
 from tests.conftest import task_queue

@@ -23,7 +23,7 @@ from pydantic import SecretStr
 from temporalio.service import TLSConfig
 from temporalio.testing import WorkflowEnvironment
 
-from cli.client import CourseClient
+from application.courses import CourseClient
 from tests import story
 from tests.conftest import task_queue
 from worker.health import Health, serve_health

@@ -15,8 +15,8 @@ from temporalio.testing import WorkflowEnvironment
 from activities.eligibility import SelfPayProvider
 from activities.event_store import PostgresEventStore
 from activities.notifications import ConsoleChannel, PostgresOutbox
-from cli.client import CourseClient
-from cli.queries import course_query
+from application.courses import CourseClient
+from application.queries import course_query
 from course.commands import PlaceHold, Withdraw
 from course.policy import CoursePolicy
 from tests import story

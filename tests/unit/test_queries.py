@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cli.queries import SAVED_VIEWS, BadFilter, course_query
+from application.queries import SAVED_VIEWS, BadFilter, course_query
 
 
 def test_filters_combine_into_one_query() -> None:

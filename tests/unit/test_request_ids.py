@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from temporalio.api.common.v1 import GrpcStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from cli.client import BUSY_LONGEST_PAUSE, asks_to_resend, busy_pause
-from cli.request_ids import derived_request_id
+from application.courses import BUSY_LONGEST_PAUSE, asks_to_resend, busy_pause
+from application.request_ids import derived_request_id
 from course.commands import PlaceHold, RecordIntegrationSession, RecordIntentions, ReleaseHold
 from course.repeats import occasion
 from tests import story

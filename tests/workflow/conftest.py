@@ -11,7 +11,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.eligibility import SelfPayProvider
 from activities.event_store import InMemoryEventStore
 from activities.notifications import InMemoryOutbox, MemoryChannel
-from cli.client import CourseClient
+from application.courses import CourseClient
 from tests.conftest import task_queue
 from trust import keys
 from worker.main import activities_for, build_worker

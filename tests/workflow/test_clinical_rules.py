@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from cli.client import StepRejected
+from application.courses import StepRejected
 from course.commands import PlaceHold, Reassign, RecordClinicalReview, ReleaseHold, Withdraw
 from tests import story
 from tests.workflow.conftest import Stack

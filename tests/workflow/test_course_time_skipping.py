@@ -8,7 +8,7 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from cli.client import StepRejected
+from application.courses import StepRejected
 from course.state import fold
 from tests import story
 from tests.conftest import eligibility_known

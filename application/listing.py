@@ -10,7 +10,7 @@ from typing import Any
 from temporalio.client import Client, WorkflowExecution
 
 from activities.ports import EventStore
-from cli.client import CourseNotFound, parse_course_id
+from application.courses import CourseNotFound, parse_course_id
 from workflows import search_attributes as sa
 from workflows.inputs import workflow_id
 

@@ -24,7 +24,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from cli.request_ids import derived_request_id
+from application.request_ids import derived_request_id
 from course.commands import Actor, ClinicianCommand, StepRequest
 from course.provenance import CommandSignature
 from course.repeats import RECURRING_STEPS, occasion

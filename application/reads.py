@@ -17,10 +17,10 @@ import structlog
 from pydantic import BaseModel, ConfigDict
 
 from activities.ports import EventStore
-from cli.client import CourseClient, CourseNotFound, parse_course_id
-from cli.notifications_cmd import fetch_notifications
-from cli.queries import readable_by
-from cli.reads import event_rows, list_courses
+from application.courses import CourseClient, CourseNotFound, parse_course_id
+from application.listing import event_rows, list_courses
+from application.notifications import fetch_notifications
+from application.queries import readable_by
 from course.access import BreakGlassReason, CourseFacts, Read, Refused, may_read, reads_routinely
 from course.commands import Actor, Role
 from course.view import CourseView, OperationsView, operations_view
