@@ -22,7 +22,7 @@ from api.policy_routes import policy_problem, policy_router
 from api.problems import IDEMPOTENCY_KEY, PROBLEMS, Problem, unauthorized
 from api.services import Services
 from application.queries import course_query
-from application.reads import AuditTrail
+from application.reads import AuditTrail, Dashboard
 from course.access import BreakGlassReason
 from course.commands import STEPS, Actor, ClinicianCommand
 from course.publication import POLICY_ON_THE_SERVER, PolicyRefused
@@ -236,6 +236,12 @@ def api_router(services: Services) -> APIRouter:
         """Operations only: each course listed is recorded as read."""
         rows = await reads.recent_notifications(actor, attention=attention, limit=limit)
         return [NotificationRow.model_validate(row) for row in rows]
+
+    @router.get("/dashboard", tags=["courses"], responses={403: PROBLEMS[403]})
+    async def dashboard(actor: Member) -> Dashboard:
+        """`course dashboard`: open courses per phase, on hold, overdue and needing review, of the
+        courses the member reads routinely (operations: all). The courses named are recorded as read."""
+        return await reads.dashboard(actor)
 
     router.include_router(policy_router(services, Member))
 

@@ -20,9 +20,10 @@ from activities.ports import EventStore
 from application.courses import CourseClient, CourseNotFound, parse_course_id
 from application.listing import event_rows, list_courses
 from application.notifications import fetch_notifications
-from application.queries import readable_by
+from application.queries import course_query, readable_by
 from course.access import BreakGlassReason, CourseFacts, Read, Refused, may_read, reads_routinely
 from course.commands import Actor, Role
+from course.state import Phase
 from course.view import CourseView, OperationsView, operations_view
 from trust.access_log import AccessLog, AccessRecord, Channel
 from workflows.inputs import workflow_id
@@ -58,6 +59,22 @@ class AuditTrail(BaseModel):
     course_id: str
     reads: list[AccessRecord]
     changes: list[Change]
+
+
+class Dashboard(BaseModel):
+    """Open courses per phase, on hold, overdue and needing review: of the courses this reader reads
+    routinely (operations: all). Counts and opaque course ids only."""
+
+    model_config = ConfigDict(frozen=True)
+
+    open_courses_by_phase: dict[str, int]
+    on_hold: int
+    overdue: list[str]
+    needs_review: list[str]
+
+
+# The lists a dashboard names; a longer backlog is for `course list --overdue`.
+DASHBOARD_LIST_LIMIT = 50
 
 
 @dataclass(frozen=True)
@@ -154,6 +171,37 @@ class CourseReads:
         rows = await list_courses(self.courses.temporal, f"{query} AND {clause}" if clause else query, limit)
         await self.access.append(actor, [r["course_id"] for r in rows], Read.LIST, self.channel)
         return rows
+
+    async def dashboard(self, actor: Actor) -> Dashboard:
+        """The courses named (overdue, needing review) are recorded as listed; counts name none."""
+        if actor.role is Role.CLINIC_ADMIN:
+            raise ReadRefused(
+                "clinic_admin_reads_no_course",
+                "A clinic admin publishes policies and reads no course; "
+                "sign in with your clinical or operations token.",
+            )
+        clause = readable_by(actor)
+
+        def narrowed(query: str) -> str:
+            return f"{query} AND {clause}" if clause else query
+
+        temporal = self.courses.temporal
+        phases = {
+            p.value: (await temporal.count_workflows(narrowed(course_query(phase=p.value)))).count
+            for p in Phase
+            if p is not Phase.CLOSED
+        }
+        on_hold = (await temporal.count_workflows(narrowed(course_query(on_hold=True)))).count
+        overdue = await list_courses(temporal, narrowed(course_query(overdue=True)), DASHBOARD_LIST_LIMIT)
+        review = await list_courses(temporal, narrowed(course_query(needs_review=True)), DASHBOARD_LIST_LIMIT)
+        named = sorted({r["course_id"] for r in overdue} | {r["course_id"] for r in review})
+        await self.access.append(actor, named, Read.LIST, self.channel)
+        return Dashboard(
+            open_courses_by_phase=phases,
+            on_hold=on_hold,
+            overdue=[r["course_id"] for r in overdue],
+            needs_review=[r["course_id"] for r in review],
+        )
 
     async def audit(self, actor: Actor, course_id: str) -> AuditTrail:
         """Who read the course (this read included) and who changed it."""

@@ -20,7 +20,7 @@ import httpx
 from pydantic import BaseModel
 
 from application.courses import CourseNotFound, StepRejected, StepTimedOut
-from application.reads import AuditTrail, ReadRefused
+from application.reads import AuditTrail, Dashboard, ReadRefused
 from cli.tokens import NotSignedIn
 from course.access import BreakGlassReason
 from course.commands import Actor, ClinicianCommand
@@ -113,6 +113,20 @@ class StaffApi:
     async def listing(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = await self._call("GET", "/courses", params=params)
         return rows
+
+    async def notifications(
+        self, course: UUID | None, reason: BreakGlassReason | None, *, attention: bool, limit: int
+    ) -> list[dict[str, Any]]:
+        """One course's notifications, or (operations) the latest of every course."""
+        if course is None:
+            params = {"limit": limit} | ({"attention": "true"} if attention else {})
+            rows: list[dict[str, Any]] = await self._call("GET", "/notifications", params=params)
+            return rows
+        rows = await self._call("GET", f"/courses/{course}/notifications", headers=_glass(reason), course=course)
+        return [r for r in rows if r["needs_attention"]] if attention else rows
+
+    async def dashboard(self) -> Dashboard:
+        return Dashboard.model_validate(await self._call("GET", "/dashboard"))
 
     async def audit(self, course: UUID) -> AuditTrail:
         return AuditTrail.model_validate(await self._call("GET", f"/courses/{course}/audit", course=course))

@@ -25,7 +25,6 @@ import structlog
 from pydantic import BaseModel, ValidationError
 
 from application.courses import CourseClient, CourseNotFound, StepRejected, StepTimedOut, parse_course_id
-from application.listing import list_courses
 from application.queries import BadFilter, course_query
 from application.reads import ReadRefused
 from application.request_ids import derived_request_id
@@ -416,25 +415,15 @@ async def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_dashboard(args: argparse.Namespace, settings: Settings) -> int:
-    client = (await _client(settings)).temporal
-    phases = {
-        p.value: (await client.count_workflows(course_query(phase=p.value))).count
-        for p in Phase
-        if p is not Phase.CLOSED
-    }
-    overdue = await list_courses(client, course_query(overdue=True), 50)
-    review = await list_courses(client, course_query(needs_review=True), 50)
-    on_hold = (await client.count_workflows(course_query(on_hold=True))).count
-    board = {
-        "open_courses_by_phase": phases,
-        "on_hold": on_hold,
-        "overdue": [r["course_id"] for r in overdue],
-        "needs_review": [r["course_id"] for r in review],
-    }
+    """Through the API, as the token's owner: narrowed to the courses they read, the named ones recorded."""
+    _no_self_declared_actor(args)
+    async with _api(settings) as api:
+        board = await api.dashboard()
+    phases = board.open_courses_by_phase
     lines = ["open courses by phase:"] + [f"  {phase:<12} {count}" for phase, count in phases.items()]
-    lines.append(f"on hold: {on_hold}")
-    lines.append(f"overdue ({len(overdue)}):" + "".join(f"\n  {r['course_id']}  {r['phase']}" for r in overdue))
-    lines.append(f"needs review ({len(review)}):" + "".join(f"\n  {r['course_id']}  {r['phase']}" for r in review))
+    lines.append(f"on hold: {board.on_hold}")
+    lines.append(f"overdue ({len(board.overdue)}):" + "".join(f"\n  {c}" for c in board.overdue))
+    lines.append(f"needs review ({len(board.needs_review)}):" + "".join(f"\n  {c}" for c in board.needs_review))
     _print(args, board, "\n".join(lines))
     return OK
 
@@ -590,7 +579,9 @@ def build_parser() -> argparse.ArgumentParser:
     staff_cmd.add_parser(sub)
     login_cmd.add_parsers(sub)
     policy_cmd.add_parser(sub)
-    _common(sub.add_parser("dashboard", help="counts per phase, overdue items, courses needing review"))
+    dashboard = sub.add_parser("dashboard", help="counts per phase, overdue items, courses needing review")
+    _common(dashboard)
+    _reader(dashboard, break_glass=False)
 
     _verify_parser(sub)
     for name, text in (

@@ -1,9 +1,15 @@
 """`course notifications [COURSE_ID]`: what was sent, when, through which channel, and its status.
 
-Read from the `notifications` outbox in PostgreSQL. Without a course id it lists the most recent
-notifications of every course; `--attention` keeps what did not plainly arrive (failed,
-undeliverable, delivery uncertain, or stuck sending), which operations follow up by hand.
-Recipients are shown by kind only: addresses live in the contact tables, never here.
+Read through the API as the token's owner, like every read of course data: the read rules decide
+(a course's care team and operations read its notifications; across courses is for operations) and
+the access log records it. Without a course id it lists the most recent notifications of every
+course; `--attention` keeps what did not plainly arrive (failed, undeliverable, delivery uncertain,
+or stuck sending), which operations follow up by hand. Recipients are shown by kind only: addresses
+live in the contact tables, never here.
+
+`--resend KEY` stays an operator's command on the outbox itself (PostgreSQL and the notification
+channel's settings, which the API does not hold): it sends a message again and shows no course data
+beyond the notification's own status.
 """
 
 from __future__ import annotations
@@ -13,9 +19,8 @@ import json
 import sys
 from typing import Any
 
-import asyncpg
-
-from application.notifications import fetch_notifications
+from application.courses import parse_course_id
+from course.access import BreakGlassReason
 from worker.settings import Settings
 
 
@@ -27,6 +32,12 @@ def add_parser(sub: Any) -> None:
         "--attention", action="store_true", help="only failed, undeliverable, uncertain or stuck notifications"
     )
     parser.add_argument("--limit", type=int, default=200)
+    parser.add_argument(
+        "--break-glass",
+        choices=[r.value for r in BreakGlassReason],
+        metavar="REASON",
+        help="read a course's notifications outside your routine access, with a reason recorded with the read",
+    )
     parser.add_argument(
         "--resend",
         metavar="KEY",
@@ -50,15 +61,15 @@ def _text(rows: list[dict[str, Any]], *, one_course: bool) -> str:
 
 
 async def run(args: argparse.Namespace, settings: Settings) -> int:
+    from cli.main import _api  # noqa: PLC0415 - the CLI's one way to the API, as the token's owner
     from worker.database import database_url  # noqa: PLC0415 - keep the CLI's start fast
 
     if args.resend:
         return await _resend(args, settings, database_url(settings.database_url, settings.course_data_dir))
-    conn = await asyncpg.connect(database_url(settings.database_url, settings.course_data_dir))
-    try:
-        rows = await fetch_notifications(conn, args.course_id, attention=args.attention, limit=args.limit)
-    finally:
-        await conn.close()
+    course = parse_course_id(args.course_id) if args.course_id else None
+    reason = BreakGlassReason(args.break_glass) if args.break_glass else None
+    async with _api(settings) as api:
+        rows = await api.notifications(course, reason, attention=args.attention, limit=args.limit)
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
