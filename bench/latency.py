@@ -1,12 +1,14 @@
 """Step latency: a clinician's update call until it returns (its events durable in PostgreSQL).
 
-    python -m bench.latency [--quick] [--courses 10] [--load 200]
+    python -m bench.latency [--quick] [--courses 10] [--load 200] [--signed]
 
 Unloaded: courses run one at a time; after each course step the probe sends one bare update
 (BareUpdateWorkflow: one no-op activity) on the same stack, so both see the same moment.
 Under load: N concurrent courses (the throughput benchmark's load), every update's latency; the
 baseline is N concurrent CourseShapeWorkflow courses, whose every update is a bare update.
 p50 / p95 / p99 in ms. Target: course p95 <= 1.3 x the baseline's p95.
+`--signed`: every step signed as the API signs it and checked by the worker's key ring, as in a
+clinic (without it the worker has no ring and takes unsigned steps): the cost of signing.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from application.courses import CourseClient
 from bench import common
 from bench.baseline_workflows import BareUpdateWorkflow, CourseShapeWorkflow, NoopActivities, ShapeStep
 from bench.courses import ReminderBoard, Timings, drive_course, drive_shape, full_course, opening
+from trust import keys
+from trust.signing import KeyRing, Signer
 from worker.database import create_pool
 from worker.main import activities_for, build_worker
 from workflows.inputs import workflow_id
@@ -40,6 +44,10 @@ async def main(args: argparse.Namespace) -> None:
     courses = args.courses or (1 if args.quick else 10)
     load = args.load or (10 if args.quick else 200)
     report.add("sqlite", f"journal_mode=WAL synchronous={args.sqlite_synchronous}")
+    if args.signed:
+        signer = Signer.generate("bench")
+        keys.configure(ring=KeyRing.from_setting(signer.public_setting()), signer=signer)
+    report.add("signed_steps", bool(args.signed))
     steps = full_course()
     with tempfile.TemporaryDirectory(prefix="bench-latency-") as workdir:
         async with (
@@ -133,4 +141,5 @@ if __name__ == "__main__":
     parsed = common.parser(__doc__.splitlines()[0])
     parsed.add_argument("--courses", type=int, help="unloaded probe courses (default 10; quick 1)")
     parsed.add_argument("--load", type=int, help="concurrent courses for the loaded part (default 200; quick 10)")
+    parsed.add_argument("--signed", action="store_true", help="sign every step and check it in the worker")
     common.run(main, parsed.parse_args())

@@ -18,6 +18,7 @@ import os
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from application.courses import CourseClient, CourseNotFound, StepRejected, Step
 from application.queries import BadFilter, course_query
 from application.reads import ReadRefused
 from application.request_ids import derived_request_id
-from cli import login_cmd, notifications_cmd, policy_cmd, staff_cmd
+from cli import login_cmd, notifications_cmd, policy_cmd, staff_cmd, when
 from cli.edge import ApiUnavailable, RequestInvalid, StaffApi
 from cli.tokens import NotSignedIn, read_token
 from course.access import BreakGlassReason
@@ -46,11 +47,14 @@ from course.provenance import BreakGlassStep
 from course.publication import MAX_POLICY_VERSION, POLICY_ON_THE_SERVER, PolicyRefused, check_name
 from course.state import Phase
 from course.view import CourseView
+from course.wording import json_in_words, problems_in_words
 from trust.keys import NoBreakGlassKey
 from worker.settings import Settings
 from workflows.inputs import workflow_id
 
 OK, FAILED, INVALID, UNKNOWN_COURSE, REFUSED, NOT_SIGNED_IN = 0, 1, 2, 3, 4, 5
+# Stands in for a relative time in a derived request id (the option as written is hashed instead).
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 log = structlog.get_logger(__name__)
 
 
@@ -58,10 +62,12 @@ class InvalidInput(Exception):
     """Bad input caught before anything was sent: exit 2."""
 
 
-def describe_validation(error: ValidationError) -> str:
-    """Field paths and reasons only: pydantic's own text echoes the input, which may be patient data."""
-    problems = [f"{'.'.join(str(p) for p in e['loc']) or 'payload'}: {e['msg']}" for e in error.errors()]
-    return "invalid payload: " + "; ".join(problems)
+def describe_validation(error: ValidationError, model: type[BaseModel] | None = None) -> str:
+    """Each problem as a sentence with the field in words (course/wording.py). The person at this
+    terminal typed the values, so a reading is named ("400 mmHg is not a plausible ..."); this text
+    goes to their stderr, never to a log."""
+    problems = problems_in_words(error.errors(), model, echo=True)
+    return "not recorded: " + " ".join(problems.values())
 
 
 def _no_self_declared_actor(args: argparse.Namespace) -> None:
@@ -174,7 +180,13 @@ async def _record(args: argparse.Namespace, settings: Settings, command: Any) ->
         if key is None:
             # Derived from the course, step, payload and the token's owner: the same command sent
             # again is the same request (the API adds the course's moment for steps that recur).
-            key, derived = derived_request_id(course_id, command, await api.me()), True
+            # A time given as --in/--ago/--at is part of the command as written: run again a minute
+            # later it resolves to another instant, but it is the same request.
+            relative: when.RelativeTime | None = getattr(args, "relative", None)
+            as_written = command if relative is None else command.model_copy(update={relative.field: _EPOCH})
+            me = await api.me()
+            key = derived_request_id(course_id, as_written, me, relative.written if relative else "")
+            derived = True
         course = await api.record(course_id, command, key, derived=derived, wait=wait)
     _print(
         args,
@@ -242,12 +254,35 @@ async def cmd_record(args: argparse.Namespace, settings: Settings) -> int:
     if args.data is None:
         raise InvalidInput("pass the payload with --data FILE or --data - (standard input)")
     parse_course_id(args.course_id)
+    raw = _read_payload(args.data)
+    try:
+        options = {name: getattr(args, name, None) for name in ("in_", "ago", "at")}
+        relative = when.resolve(step, datetime.now(UTC), **options)
+    except when.BadTime as error:
+        raise InvalidInput(str(error)) from None
+    if relative is not None:
+        raw = _with_time(raw, relative)
     try:
         # A person's payload: an unknown field is a typo, refused (course/messages.py).
-        command = STEPS[step].model_validate_json(_read_payload(args.data), extra="forbid")
+        command = STEPS[step].model_validate_json(raw, extra="forbid")
     except ValidationError as error:
-        raise InvalidInput(describe_validation(error)) from None
+        raise InvalidInput(describe_validation(error, STEPS[step])) from None
+    args.relative = relative
     return await _record(args, settings, command)
+
+
+def _with_time(raw: str, relative: when.RelativeTime) -> str:
+    """The payload with the step's time filled in from --in, --ago or --at."""
+    try:
+        payload = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise InvalidInput(json_in_words(f"{error.msg} at line {error.lineno} column {error.colno}")) from None
+    if not isinstance(payload, dict):
+        raise InvalidInput('the payload must be a JSON object, like {"session_number": 1}')
+    if relative.field in payload:
+        raise InvalidInput(f"the payload already gives {relative.field}; drop it or drop {relative.written.split()[0]}")
+    payload[relative.field] = relative.at.isoformat()
+    return json.dumps(payload)
 
 
 async def cmd_lifecycle(args: argparse.Namespace, settings: Settings) -> int:
@@ -325,7 +360,9 @@ async def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     _no_self_declared_actor(args)
     async with _api(settings) as api:
         course = await api.status(parse_course_id(args.course_id), _reason(args))
-    lines = [f"course {course.course_id}: {course.phase.value}" + (f" ({course.outcome})" if course.outcome else "")]
+    patient = f" (patient {course.patient_id})" if course.patient_id else ""
+    outcome = f" ({course.outcome})" if course.outcome else ""
+    lines = [f"course {course.course_id}{patient}: {course.phase.value}{outcome}"]
     lines += [
         f"  [{'x' if s.status == 'done' else ' '}] {s.name}" + (f" - {s.why}" if s.why else "") for s in course.steps
     ]
@@ -384,13 +421,39 @@ async def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
     }
     async with _api(settings) as api:
         rows = await api.listing({name: value for name, value in params.items() if value not in (None, False)})
-    text = "\n".join(
-        f"{r['course_id']}  {r['phase'] or r['status']:<12} waiting: {','.join(r['awaiting']) or '-':<28} "
-        f"clinician: {r['clinician_id']}  flags: {_flags(r)}"
-        for r in rows
-    )
-    _print(args, rows, text or "no courses match")
+    _print(args, rows, course_table(rows) if rows else "no courses match")
     return OK
+
+
+async def cmd_find(args: argparse.Namespace, settings: Settings) -> int:
+    """The courses of one patient reference that the token's owner reads, newest first."""
+    _no_self_declared_actor(args)
+    async with _api(settings) as api:
+        rows = await api.find(args.patient_ref)
+    _print(args, rows, course_table(rows) if rows else f"no course of {args.patient_ref} that you read")
+    return OK
+
+
+def course_table(rows: list[dict[str, Any]]) -> str:
+    """Courses as columns with headers, each as wide as its longest cell."""
+    header = ("PATIENT", "COURSE", "PHASE", "WAITING FOR", "CLINICIAN", "THERAPIST", "NEXT DUE (UTC)", "FLAGS")
+    cells = [
+        (
+            r.get("patient_id") or "-",
+            r["course_id"],
+            r["phase"] or r["status"] or "-",
+            ", ".join(r["awaiting"]) or "-",
+            r["clinician_id"] or "-",
+            r["therapist_id"] or "-",
+            (r["next_due_at"] or "-")[:16].replace("T", " "),
+            _flags(r),
+        )
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in [header, *cells]) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in [header, *cells]
+    )
 
 
 async def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
@@ -560,6 +623,12 @@ def build_parser() -> argparse.ArgumentParser:
     recorder.add_argument("targets", nargs="*", metavar="COURSE_ID STEP")
     recorder.add_argument("--data", help="payload JSON file, or - for standard input")
     recorder.add_argument("--schema", metavar="STEP", help="print the JSON schema of a step's payload")
+    times = ", ".join(f"{step}'s {field}" for step, field in when.TIME_FIELDS.items())
+    recorder.add_argument(
+        "--in", dest="in_", metavar="DURATION", help=f"the step's time from now, like 1h or 2d ({times})"
+    )
+    recorder.add_argument("--ago", metavar="DURATION", help="the step's time before now, like 30m or 1d")
+    recorder.add_argument("--at", metavar="TIME", help="the step's time: now, or ISO 8601 with its zone")
 
     _read_parsers(sub)
     lister = sub.add_parser("list", help="list the courses you read (the same queries work in the Temporal UI)")
@@ -575,6 +644,10 @@ def build_parser() -> argparse.ArgumentParser:
     lister.add_argument("--all", action="store_true", help="include closed courses")
     lister.add_argument("--query", action="store_true", help="print the visibility query and stop")
     lister.add_argument("--limit", type=int, default=200)
+    finder = sub.add_parser("find", help="the courses of a patient reference (the clinic's id given at opening)")
+    _common(finder)
+    _reader(finder, break_glass=False)
+    finder.add_argument("patient_ref", metavar="PATIENT_REF")
     notifications_cmd.add_parser(sub)
     staff_cmd.add_parser(sub)
     login_cmd.add_parsers(sub)
@@ -611,6 +684,7 @@ _ASYNC: dict[str, Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, i
     "events": cmd_events,
     "audit": cmd_audit,
     "list": cmd_list,
+    "find": cmd_find,
     "hold": cmd_lifecycle,
     "release": cmd_lifecycle,
     "withdraw": cmd_lifecycle,

@@ -81,8 +81,14 @@ from course.timing import pending
 _CLOCK_SKEW = timedelta(minutes=5)
 
 
-def decide(state: CourseState, command: Command, actor: Actor, now: datetime) -> list[DomainEvent]:
-    """The events a command produces, or a RuleViolation saying why not. Nothing else."""
+def decide(
+    state: CourseState, command: Command, actor: Actor, now: datetime, *, session_window: bool = True
+) -> list[DomainEvent]:
+    """The events a command produces, or a RuleViolation saying why not. Nothing else.
+
+    `session_window`: check-in and dose open only shortly before the session's scheduled time (the
+    policy's `session_opens_before`). Off only for histories recorded before the rule existed, which
+    must replay as they ran (workflows/treatment_course.py)."""
     if isinstance(command, Tick):
         return _tick(state, now)
     if isinstance(command, RecordEligibility):
@@ -106,7 +112,34 @@ def decide(state: CourseState, command: Command, actor: Actor, now: datetime) ->
     if refusal is not None:
         raise RuleViolation("role_not_permitted", refusal)
     events = _decide_step(state, command, actor, now)
+    if session_window and isinstance(command, CheckIn | RecordDosingSession):
+        # After the step's own rules: "already checked in" or "on hold" says more than "too early".
+        _not_before_the_session(state, command, now)
     return _then_prepared(state, events, now)
+
+
+def _not_before_the_session(state: CourseState, command: CheckIn | RecordDosingSession, now: datetime) -> None:
+    """A check-in or a dose hours before the session's time is a wrong course, session or clock."""
+    scheduled = state.scheduled.get(command.session_number)
+    if scheduled is None:
+        return  # a session checked in without an appointment: nothing to be early for
+    opens = scheduled - state.policy.session_opens_before
+    what = "check-in opens" if isinstance(command, CheckIn) else "a dose can be recorded from"
+    require(
+        now >= opens,
+        "too_early_for_session",
+        f"Session {command.session_number} is scheduled for {scheduled:%Y-%m-%d %H:%M} UTC; {what} "
+        f"{_spoken(state.policy.session_opens_before)} before, at {opens:%Y-%m-%d %H:%M} UTC. "
+        "Check the course and the session number, or reschedule the session.",
+    )
+
+
+def _spoken(span: timedelta) -> str:
+    minutes = int(span.total_seconds() // 60)
+    if minutes % 60:
+        return f"{minutes} minutes"
+    hours = minutes // 60
+    return "1 hour" if hours == 1 else f"{hours} hours"
 
 
 def _decide_step(state: CourseState, command: Command, actor: Actor, now: datetime) -> list[DomainEvent]:

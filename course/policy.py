@@ -140,6 +140,9 @@ class CoursePolicy(BaseModel):
     # Seconds per "maintenance day": lets a benchmark or demo run a 90-day interval in minutes.
     # The clinic never sets it; it exists so interval_days stays the clinical unit everywhere.
     day_length: Duration = timedelta(days=1)
+    # Check-in and the dose are refused earlier than this before the session's scheduled time: a
+    # step recorded hours early is a wrong course, a wrong session number or a wrong clock.
+    session_opens_before: Duration = timedelta(hours=2)
     # How long a signed step stays acceptable after the clinic's API signed it: a copied or
     # delayed command is refused after this.
     command_window: Duration = timedelta(minutes=5)

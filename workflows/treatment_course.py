@@ -97,6 +97,7 @@ APPLIED_UPDATES_KEPT = 500
 LOADS_AT_RUN_START = "load-stream-at-run-start"
 DELIVERS_AFTER_APPEND = "deliver-reminders-after-append"
 HONOURS_CANCEL_AFTER_APPEND = "honour-a-cancel-an-append-outran"
+REFUSES_EARLY_SESSION_STEPS = "refuse-check-in-and-dose-long-before-the-session"
 # Operations cancelled the workflow (the Temporal UI, `temporal workflow cancel`): a withdrawal.
 CANCEL_REASON = "cancelled_by_operations"
 
@@ -135,6 +136,9 @@ class TreatmentCourseWorkflow:
         self._deliver_after_append = False
         self._loads = False
         self._started = False
+        # Check-in and dose hours before the session's time are refused (course/decider.py); a
+        # history that accepted one before the rule existed replays as it ran.
+        self._session_window = workflow.patched(REFUSES_EARLY_SESSION_STEPS)
         if request.snapshot is not None:
             self._state = request.snapshot
             # Updates wait until the run has loaded the stream's head (see `_start`); a run
@@ -210,7 +214,7 @@ class TreatmentCourseWorkflow:
             # this state may be behind, so the handler decides once it is loaded.
             return
         try:
-            decide(self._state, request.command, request.actor, workflow.now())
+            decide(self._state, request.command, request.actor, workflow.now(), session_window=self._session_window)
         except RuleViolation as violation:
             raise rejection(violation) from None
 
@@ -370,7 +374,7 @@ class TreatmentCourseWorkflow:
         signature: CommandSignature | None = None,
     ) -> None:
         """Decide, append, fold, then deliver reminders. The caller holds the lock."""
-        events = decide(self._state, command, actor, workflow.now())
+        events = decide(self._state, command, actor, workflow.now(), session_window=self._session_window)
         if not events:
             return
         envelopes = self._envelopes(self._state, events, actor, update, signature, command=command)

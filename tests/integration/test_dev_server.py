@@ -52,7 +52,9 @@ async def test_every_step_lands_once_in_postgres_and_matches_the_workflow(stack:
     for actor, command in story.preparation(now):
         await client.record(course, command, actor)  # type: ignore[arg-type]
     for n in (1, 2, 3):
-        await client.record(course, story.schedule(n, now + timedelta(days=2 + n)), story.OPERATIONS)
+        # Within the hours before it, when check-in opens (the day-before reminder goes at once).
+        soon = datetime.now(UTC) + timedelta(hours=1)
+        await client.record(course, story.schedule(n, soon), story.OPERATIONS)
         await client.record(course, story.check_in(n), story.NURSE)
         await client.record(course, story.dose(n), story.NURSE, request_id=f"dose-{course}-{n}")
         # The same request again (a retried CLI call) is applied once.

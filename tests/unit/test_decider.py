@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from course.commands import (
     Actor,
@@ -16,7 +20,10 @@ from course.commands import (
     ReleaseHold,
     Withdraw,
 )
+from course.decider import decide
+from course.errors import RuleViolation
 from course.events import HoldPlaced
+from course.policy import CoursePolicy
 from course.state import Phase
 from course.view import view
 from tests import story
@@ -302,3 +309,51 @@ def test_a_course_waiting_only_for_the_payer_says_so() -> None:
     for actor, command in story.preparation(clinic.now)[1:]:
         clinic.record(actor, command)  # type: ignore[arg-type]
     assert view(clinic.course, clinic.now).awaiting == ["eligibility"]
+
+
+def test_check_in_and_dose_hours_before_the_session_are_refused_saying_when_they_open() -> None:
+    """Given session 1 at 15:00, check-in at 09:00 is refused (too_early_for_session, naming the
+    time and when check-in opens); at 13:00 (two hours before, the default) it is accepted."""
+    clinic = Clinic()
+    clinic.through_preparation()
+    at_three = clinic.now.replace(hour=15, minute=0)
+    clinic.record(story.OPERATIONS, story.schedule(1, at_three))
+    early = clinic.rejects(story.NURSE, story.check_in(1))
+    assert early.code == "too_early_for_session"
+    assert "scheduled for 2026-11-25 15:00 UTC" in early.message
+    assert "check-in opens 2 hours before, at 2026-11-25 13:00 UTC" in early.message
+    clinic.now = at_three - timedelta(hours=2)
+    assert clinic.record(story.NURSE, story.check_in(1)) == ["CheckedIn"]
+
+
+def test_a_dose_is_refused_before_its_window_and_the_step_s_own_rules_speak_first() -> None:
+    clinic = Clinic(policy=CoursePolicy(session_opens_before=timedelta(minutes=90)))
+    clinic.through_preparation()
+    clinic.record(story.OPERATIONS, story.schedule(1, clinic.now + timedelta(hours=1)))
+    clinic.record(story.NURSE, story.check_in(1))
+    clinic.record(story.OPERATIONS, story.schedule(1, clinic.now + timedelta(days=1)))  # moved to tomorrow
+    dose = clinic.rejects(story.NURSE, story.dose(1))
+    assert dose.code == "too_early_for_session" and "a dose can be recorded from 90 minutes before" in dose.message
+    assert clinic.rejects(story.NURSE, story.check_in(1)).code == "already_checked_in"  # not "too early"
+
+
+def test_histories_from_before_the_rule_decide_as_they_did() -> None:
+    clinic = Clinic()
+    clinic.through_preparation()
+    clinic.record(story.OPERATIONS, story.schedule(1, clinic.now + timedelta(hours=19)))
+    events = decide(clinic.course, story.check_in(1), story.NURSE, clinic.now, session_window=False)
+    assert [e.type for e in events] == ["CheckedIn"]
+
+
+@given(st.integers(min_value=-600, max_value=48 * 60), st.integers(min_value=15, max_value=24 * 60))
+def test_check_in_is_accepted_exactly_from_the_window_on(minutes_ahead: int, window: int) -> None:
+    clinic = Clinic(policy=CoursePolicy(session_opens_before=timedelta(minutes=window)))
+    clinic.through_preparation()
+    clinic.record(story.OPERATIONS, story.schedule(1, clinic.now + timedelta(days=3)))
+    clinic.now += timedelta(days=3) - timedelta(minutes=minutes_ahead)
+    try:
+        decide(clinic.course, story.check_in(1), story.NURSE, clinic.now)
+    except RuleViolation as refused:
+        assert refused.code == "too_early_for_session" and minutes_ahead > window
+    else:
+        assert minutes_ahead <= window

@@ -29,7 +29,8 @@ async def test_a_course_runs_through_all_five_phases_to_completed(stack: Stack) 
     for n in (1, 2, 3):
         now = await env.get_current_time()
         await client.record(course, story.schedule(n, now + timedelta(days=2)), story.OPERATIONS)
-        await env.sleep(timedelta(days=1, hours=1))  # the day-before reminder goes out
+        # The day-before reminder goes out; check-in opens two hours before the session.
+        await env.sleep(timedelta(days=1, hours=23))
         await client.record(course, story.check_in(n), story.NURSE)
         await client.record(course, story.dose(n), story.NURSE)
         await env.sleep(timedelta(days=2))
