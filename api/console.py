@@ -34,7 +34,7 @@ from api.routes import refuse_control_characters
 from api.services import Services
 from api.sessions import ConsoleSessions, Ended
 from application.courses import CourseNotFound, StepRejected, StepTimedOut
-from application.reads import ReadRefused
+from application.reads import PATIENT_REFERENCE, ReadRefused
 from course.access import BreakGlassReason
 from course.commands import STEPS, Actor, ClinicianCommand
 from course.publication import PolicyRefused
@@ -154,8 +154,16 @@ def console_router(  # noqa: PLR0915
         actor = await signed_in(request)
         if not isinstance(actor, Actor):
             return to_login(request, actor)
+        patient = (request.query_params.get("patient") or "").strip()
+        if patient:
+            if not PATIENT_REFERENCE.fullmatch(patient):
+                return page(request, "courses.html", 422, actor=actor, courses=[], patient=patient,
+                            search_error="A patient reference is the clinic's id: letters, digits and . _ : -",
+                            **_opening({}))  # fmt: skip
+            rows = await services.reads("console").find(actor, patient)
+            return page(request, "courses.html", actor=actor, courses=rows, patient=patient, **_opening({}))
         rows = await services.my_courses(actor)
-        return page(request, "courses.html", actor=actor, courses=rows, **_opening({}))
+        return page(request, "courses.html", actor=actor, courses=rows, patient="", **_opening({}))
 
     @router.post("/courses")
     async def open_course(request: Request) -> Response:
@@ -171,7 +179,14 @@ def console_router(  # noqa: PLR0915
             refuse_control_characters(body)
         except ValidationError as error:
             rows = await services.my_courses(actor)
-            return page(request, "courses.html", 422, actor=actor, courses=rows, **_opening(errors_by_field(error)))
+            return page(
+                request,
+                "courses.html",
+                422,
+                actor=actor,
+                courses=rows,
+                **_opening(errors_by_field(error, OpenCourseRequest)),
+            )
         try:
             course = await services.open_course(body, uuid.uuid4(), actor)  # logs the opening
         except PolicyRefused as policy_refused:
@@ -243,7 +258,8 @@ def console_router(  # noqa: PLR0915
             )
             refuse_control_characters(command)
         except ValidationError as error:
-            return _step_page(request, actor, course_id, step, submitted, status=422, errors=errors_by_field(error))
+            errors = errors_by_field(error, model)
+            return _step_page(request, actor, course_id, step, submitted, status=422, errors=errors)
         except Problem as problem:
             errors = {e["field"]: e["problem"] for e in problem.extra.get("errors", [])}
             return _step_page(request, actor, course_id, step, submitted, status=422, errors=errors)

@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ValidationError
 
+from course.wording import problems_in_words
+
 ROWS = 3  # rows offered for a list of objects (side effects): enough for one session's report
 LONG_TEXT = 500  # a string allowed this long is free text: a textarea
 
@@ -158,10 +160,7 @@ def _nest(row: Mapping[str, Any]) -> dict[str, Any]:
     return nested
 
 
-def errors_by_field(error: ValidationError) -> dict[str, str]:
-    """Field path -> the reason; never the value (it is clinical data)."""
-    found: dict[str, str] = {}
-    for e in error.errors():
-        path = ".".join(str(part) for part in e["loc"]) or "payload"
-        found.setdefault(path, str(e["msg"]))
-    return found
+def errors_by_field(error: ValidationError, model: type[BaseModel] | None = None) -> dict[str, str]:
+    """Field path -> the problem in words (course/wording.py), shown beside the field on the form
+    of the person who typed it (so a reading is named); pages are never logged."""
+    return problems_in_words(error.errors(), model, echo=True)

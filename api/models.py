@@ -69,9 +69,10 @@ class StaffMember(BaseModel):
 
 
 class CourseRow(BaseModel):
-    """A course as the visibility store lists it: codes and opaque ids only."""
+    """A course as the visibility store lists it (codes and opaque ids), with its patient reference."""
 
     course_id: str
+    patient_id: str | None = None  # the clinic's pseudonymous reference (from the event store)
     status: str | None
     phase: str | None
     awaiting: list[str]

@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from application.courses import CourseNotFound, NoWorkerServing, StepRejected, StepTimedOut
 from application.queries import BadFilter
 from application.reads import ReadRefused
+from course.wording import problem_in_words
 
 PROBLEM_JSON = "application/problem+json"
 RULE_TYPE = "urn:treatment-courses:rule:"
@@ -58,12 +59,28 @@ def problem_response(problem: Problem, headers: Mapping[str, str] | None = None)
     return JSONResponse(body, status_code=problem.status.value, media_type=PROBLEM_JSON, headers=headers)
 
 
-def field_errors(error: ValidationError | RequestValidationError) -> list[dict[str, str]]:
-    """Where and why, never what: the input value is left out."""
+def field_errors(
+    error: ValidationError | RequestValidationError, model: type[BaseModel] | None = None
+) -> list[dict[str, str]]:
+    """Where and why, never what: the input value is left out. `field` and `type` are the stable
+    path and code a program reads; `words` is the same problem as a clinician reads it."""
     return [
-        {"field": ".".join(str(part) for part in e["loc"] if part != "body") or "body", "problem": str(e["msg"])}
+        {
+            "field": ".".join(str(part) for part in e["loc"] if part != "body") or "body",
+            "type": str(e["type"]),
+            "problem": str(e["msg"]),
+            "words": problem_in_words(e, model, echo=False),
+        }
         for e in error.errors()
     ]
+
+
+def _step_model(request: Request) -> type[BaseModel] | None:
+    """The step payload a request was for (its path ends in the step's name), for field titles."""
+    from course.commands import STEPS  # noqa: PLC0415 - the API's step table, only for wording
+
+    model: type[BaseModel] | None = STEPS.get(request.url.path.rstrip("/").rsplit("/", 1)[-1])
+    return model
 
 
 IDEMPOTENCY_KEY = "Idempotency-Key"
@@ -90,12 +107,11 @@ def install(app: FastAPI) -> None:
         return problem_response(problem, headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
         if any(tuple(e["loc"]) == ("header", IDEMPOTENCY_KEY) and e["type"] == "missing" for e in error.errors()):
             return problem_response(key_required())
-        return problem_response(
-            Problem(HTTPStatus.UNPROCESSABLE_ENTITY, "The request is not valid.", errors=field_errors(error))
-        )
+        errors = field_errors(error, _step_model(request))
+        return problem_response(Problem(HTTPStatus.UNPROCESSABLE_ENTITY, "The request is not valid.", errors=errors))
 
     @app.exception_handler(ValidationError)
     async def _invalid_model(_: Request, error: ValidationError) -> JSONResponse:

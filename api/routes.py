@@ -186,10 +186,14 @@ def api_router(services: Services) -> APIRouter:
         on_hold: bool = False,
         needs_review: bool = False,
         include_closed: Annotated[bool, Query(alias="all")] = False,
+        patient: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     ) -> list[CourseRow]:
         """The filters of `course list`, narrowed to the courses the member reads routinely (care team;
-        nurses: preparation and dosing; operations: all). Each course listed is recorded as read."""
+        nurses: preparation and dosing; operations: all). Each course listed is recorded as read.
+        `patient`: the courses of that patient reference (open and closed; `course find REF`)."""
+        if patient is not None:
+            return [CourseRow.model_validate(row) for row in await reads.find(actor, patient, limit)]
         query = course_query(
             phase=phase.value if phase else None,
             awaiting=awaiting,

@@ -8,6 +8,7 @@ A refused read is not an access (nothing was shown); it is logged with its code,
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -72,6 +73,9 @@ class Dashboard(BaseModel):
     overdue: list[str]
     needs_review: list[str]
 
+
+# The clinic's pseudonymous patient reference, as OpenCourse accepts it.
+PATIENT_REFERENCE = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 # The lists a dashboard names; a longer backlog is for `course list --overdue`.
 DASHBOARD_LIST_LIMIT = 50
@@ -166,11 +170,45 @@ class CourseReads:
         return rows
 
     async def listing(self, actor: Actor, query: str, limit: int) -> list[dict[str, Any]]:
-        """A list of courses narrowed to those the reader reads routinely (no break-glass in lists)."""
+        """A list of courses narrowed to those the reader reads routinely (no break-glass in lists),
+        each with the clinic's patient reference (from the event store: never a search attribute)."""
+        if actor.role is Role.CLINIC_ADMIN:
+            return []  # a clinic admin reads no course: no row to record either
         clause = readable_by(actor)
         rows = await list_courses(self.courses.temporal, f"{query} AND {clause}" if clause else query, limit)
         await self.access.append(actor, [r["course_id"] for r in rows], Read.LIST, self.channel)
-        return rows
+        references = await self._patient_references([r["course_id"] for r in rows])
+        return [{**r, "patient_id": references.get(r["course_id"])} for r in rows]
+
+    async def find(self, actor: Actor, patient_id: str, limit: int = 50) -> list[dict[str, Any]]:
+        """The courses of one patient reference that this reader reads routinely, newest first.
+        A reference nobody may see here finds nothing, the same answer as an unknown one."""
+        if not PATIENT_REFERENCE.fullmatch(patient_id):
+            raise ReadRefused(
+                "patient_reference_invalid",
+                "A patient reference is the clinic's id as given at opening: letters, digits and . _ : - "
+                "(up to 64 characters).",
+            )
+        records = await self.pool.fetch(
+            "SELECT stream_id FROM course_summaries WHERE patient_id = $1 ORDER BY opened_at DESC LIMIT $2",
+            patient_id,
+            limit,
+        )
+        if not records:
+            return []
+        # Stream ids are `course-<uuid>` from our own table: quoted as visibility literals, no input.
+        ids = ", ".join(f"'{r['stream_id']}'" for r in records)
+        query = f"{course_query(include_closed=True)} AND WorkflowId IN ({ids})"
+        return await self.listing(actor, query, limit)
+
+    async def _patient_references(self, course_ids: list[str]) -> dict[str, str]:
+        if not course_ids:
+            return {}
+        records = await self.pool.fetch(
+            "SELECT course_id::text AS course_id, patient_id FROM course_summaries WHERE course_id = ANY($1::uuid[])",
+            course_ids,
+        )
+        return {r["course_id"]: r["patient_id"] for r in records}
 
     async def dashboard(self, actor: Actor) -> Dashboard:
         """The courses named (overdue, needing review) are recorded as listed; counts name none."""

@@ -125,6 +125,10 @@ class StaffApi:
         rows = await self._call("GET", f"/courses/{course}/notifications", headers=_glass(reason), course=course)
         return [r for r in rows if r["needs_attention"]] if attention else rows
 
+    async def find(self, patient_id: str) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = await self._call("GET", "/courses", params={"patient": patient_id})
+        return rows
+
     async def dashboard(self) -> Dashboard:
         return Dashboard.model_validate(await self._call("GET", "/dashboard"))
 

@@ -49,6 +49,9 @@ class Gad7(_View):
 
 class CourseView(_View):
     course_id: str
+    # The clinic's pseudonymous patient reference given at opening: how staff know the course.
+    # (None only from a worker that predates it.)
+    patient_id: str | None = None
     phase: Phase
     outcome: str | None
     close_reasons: list[str]
@@ -80,6 +83,7 @@ class OperationsView(_View):
 
     view: Literal["operations"] = "operations"
     course_id: str
+    patient_id: str | None = None  # the pseudonymous reference operations open and find courses by
     phase: Phase
     outcome: str | None
     awaiting: list[str]
@@ -182,6 +186,7 @@ def view(state: CourseState, now: datetime) -> CourseView:
     baseline, latest = state.gad7_baseline, state.gad7_latest
     return CourseView(
         course_id=str(state.course_id),
+        patient_id=state.patient_id,
         phase=state.phase,
         outcome=state.outcome,
         close_reasons=list(state.close_reasons),

@@ -158,6 +158,10 @@ async def test_invalid_input_is_422_and_never_echoes_what_was_sent(clinic: Clini
         assert response.headers["content-type"] == PROBLEM
         assert marker not in response.text
         assert response.json()["errors"], response.text
+        if step == "assessment":  # the stable path and code, and the same problem in words
+            gad7 = next(e for e in response.json()["errors"] if e["field"] == "gad7")
+            assert gad7["type"] == "less_than_equal"
+            assert gad7["words"] == "This GAD-7 score is not plausible: it must be at most 21."
     not_json = await clinic.call(
         "POST",
         f"/courses/{course}/steps/intentions",

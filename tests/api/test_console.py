@@ -60,6 +60,8 @@ async def test_a_refused_step_shows_the_rules_message_and_a_bad_form_its_fields(
         f"/console/courses/{course}/steps/check-in", data={"session_number": "0", "vitals.systolic": "120"}
     )
     assert invalid.status_code == 422 and "vitals.diastolic" in invalid.text
+    assert "Diastolic blood pressure (pre-dose vitals) is missing." in invalid.text  # the field in words
+    assert "Session number must be at least 1, not 0." in invalid.text
     forbidden = await clinic.http.post(f"/console/courses/{course}/steps/dosing-plan", data={"route": "iv_infusion"})
     assert forbidden.status_code == 403 and "prescriber" in forbidden.text
     foreign = await clinic.http.post(
@@ -79,6 +81,21 @@ async def test_my_courses_lists_what_each_course_waits_for(clinic: Clinic) -> No
             break
         await asyncio.sleep(0.2)  # visibility is eventually consistent
     assert course[:8] in page.text and "assessment" in page.text
+    assert "<th>Patient</th>" in page.text and "pt-api-1" in page.text  # the clinic's reference, not just an id
+    assert "Next due (UTC)" in page.text  # the zone times are shown in
+    await clinic.open(patient_id="pt-console-find")
+    for _ in range(50):
+        found = await clinic.http.get("/console", params={"patient": "pt-console-find"})
+        if "pt-console-find</a>" in found.text:
+            break
+        await asyncio.sleep(0.2)  # visibility is eventually consistent
+    assert found.status_code == 200 and "Courses of patient pt-console-find" in found.text
+    assert re.search(r'<td><a href="/console/courses/[0-9a-f-]+">pt-console-find</a></td>', found.text), found.text
+    assert "pt-api-1" not in found.text
+    bad = await clinic.http.get("/console", params={"patient": "<script>"})
+    assert bad.status_code == 422 and "letters, digits" in bad.text and "<script>" not in bad.text
+    opened = await clinic.http.get(f"/console/courses/{course}")
+    assert "Patient pt-api-1 · Course" in opened.text
     assert (await clinic.http.get("/console/courses/3f1e9c2a-0000-4000-8000-000000000000")).status_code == 404
     assert (await clinic.http.get(f"/console/courses/{course}/steps/sedation")).status_code == 404
     out = await clinic.http.post("/console/logout")

@@ -84,9 +84,9 @@ async def test_bad_input_exits_2_or_3_and_writes_nothing(cli: Cli) -> None:
         "-",
         stdin='{"session_number": "one", "vitals": {}, "ride_home_arranged": true}',
     )
-    assert malformed.code == 2 and "session_number" in malformed.err
+    assert malformed.code == 2 and "Session number must be a whole number." in malformed.err
     not_json = await cli("record", course, "intentions", "--data", "-", stdin="{not json")
-    assert not_json.code == 2
+    assert not_json.code == 2 and "a key must be in double quotes (line 1, column 2)" in not_json.err
     unknown_step = await cli("record", course, "sedation", "--data", "-", stdin="{}")
     assert unknown_step.code == 2 and "unknown step" in unknown_step.err
     early = await cli("record", course, "dosing-session", "--data", cli.payload("d", story.dose(1)), role="nurse")
@@ -387,3 +387,40 @@ async def test_a_clinic_admin_publishes_a_policy_and_courses_open_on_it_by_name(
     assert unknown.code == 2 and "unknown_policy" in unknown.err
     admin = await cli(*opening, role="clinic_admin")
     assert admin.code == 2 and "takes no part in courses" in admin.err
+
+
+async def test_courses_are_found_by_the_patient_reference_among_those_the_reader_reads(cli: Cli) -> None:
+    """Staff work from the clinic's patient reference, not from a course id: `course find REF` lists
+    the reference's courses the reader may see, `course list` and `course status` show it."""
+    mine = await _opened(cli, "pt-find-1")  # dr-ames's
+    other = await cli(
+        "open", "--patient", "pt-find-1", "--clinician", "dr-lind", "--self-pay", "--json", role="operations"
+    )
+    assert other.code == 0, other.err
+    theirs = other.json()["course_id"]
+
+    async def found(**who: str) -> list[str]:
+        result = await cli("find", "pt-find-1", "--json", **who)
+        assert result.code == 0, result.err
+        return [r["course_id"] for r in result.json()]
+
+    deadline = asyncio.get_running_loop().time() + 30
+    while len(await found(role="operations")) < 2:  # visibility lags the opening
+        assert asyncio.get_running_loop().time() < deadline, "the courses never became visible"
+        await asyncio.sleep(0.2)
+    assert await found(role="operations") == [theirs, mine]  # newest first
+    assert await found(member="dr-ames") == [mine]  # dr-lind's course is not dr-ames's to list
+    assert await found(member="dr-dash") == []
+
+    table = await cli("find", "pt-find-1", member="dr-ames")
+    header, row = table.out.splitlines()
+    assert header.split()[:3] == ["PATIENT", "COURSE", "PHASE"]
+    assert row.startswith("pt-find-1") and mine in row
+    listed = await cli("list", "--clinician", "dr-ames", "--json", member="dr-ames")
+    assert {r["course_id"]: r["patient_id"] for r in listed.json()}[mine] == "pt-find-1"
+    status = await cli("status", mine, "--json", member="dr-ames")
+    assert status.json()["patient_id"] == "pt-find-1"
+    nothing = await cli("find", "no-such-patient", member="dr-ames")
+    assert nothing.code == 0 and "no course of no-such-patient that you read" in nothing.out
+    bad = await cli("find", "pt 1; drop", member="dr-ames")
+    assert bad.code == 2, bad.err
