@@ -118,11 +118,24 @@ async def test_a_nurse_with_their_token_reads_the_patients_goals_in_the_ui(
 
 async def test_without_a_valid_token_nothing_is_decoded(server: CodecServer) -> None:
     sealed = await server.codec.encode([goals()])
-    for headers in ({}, {"Authorization": "Bearer wrong-token-xxxxxxxxxxxxxxxx"}, {"Authorization": NURSE_TOKEN}):
+    wrong = ({"Authorization": "Bearer wrong-token-xxxxxxxxxxxxxxxx"}, {"Authorization": NURSE_TOKEN})
+    for headers in (*wrong, {"Cookie": "course_codec_session=expired-or-made-up"}):
         reply = await server.decode(sealed, Origin=UI, **headers)
         assert reply.status == 401, headers
         assert MARKER.encode() not in reply.body
         assert reply.headers["Access-Control-Allow-Origin"] == UI  # so the UI can show why
+
+
+async def test_the_ui_before_anyone_signs_in_gets_the_payloads_back_still_sealed(server: CodecServer) -> None:
+    """No credentials at all (the Temporal UI on first open): 200, nothing decoded, so the UI shows
+    no error banner; only the sealed payloads come back."""
+    sealed = await server.codec.encode([goals()])
+    reply = await server.decode(sealed, Origin=UI, X_Namespace="clinic")
+    assert reply.status == 200 and reply.headers["X-Course-Codec"].startswith("not-signed-in")
+    assert json_format.ParseDict(reply.json(), Payloads()).payloads[:] == sealed
+    assert MARKER.encode() not in reply.body
+    encode = await server.call("POST", "/encode", reply.body, Origin=UI)
+    assert encode.status == 401  # encoding (sending data into a course) always needs a person
 
 
 async def test_the_ui_origin_passes_the_preflight_and_another_site_does_not(server: CodecServer) -> None:

@@ -220,6 +220,7 @@ def test_operations_staff_see_courses_and_no_patient_data_in_the_temporal_ui(
         )
         browser.screenshot(shots / "detail.png")
         _no_patient_data(text, "course page (input, timeline)")
+        assert "could not connect" not in text.lower(), "the UI opens on a codec error banner"
 
         browser.click("#history-tab")
         text = browser.wait_for_text(lambda t: "Update Accepted" in t, "the event history with the updates")
