@@ -46,18 +46,31 @@ def add_parser(sub: Any) -> None:
 
 
 def _text(rows: list[dict[str, Any]], *, one_course: bool) -> str:
+    """Columns with headers; a trailing `!` marks what needs a person."""
     if not rows:
         return "no notifications"
-    lines = []
+    columns = ["DUE (UTC)", "PURPOSE", "TO", "CHANNEL", "STATUS", "SENT (UTC)", "ATTEMPTS"]
+    header = tuple(columns if one_course else ["COURSE", *columns])
+    cells: list[tuple[str, ...]] = []
     for r in rows:
-        course = "" if one_course else f"{r['course_id']}  "
         outcome = r["status"] + (f" ({r['error']})" if r["error"] else "") + (" !" if r["needs_attention"] else "")
-        sent = r["delivered_at"] or "-"
-        lines.append(
-            f"{course}{r['due_at']}  {r['purpose']:<20} {r['recipient']:<10} {r['channel'] or '-':<8} "
-            f"{outcome:<32} sent {sent}  attempts {r['attempts']}"
+        row = (
+            _when(r["due_at"]),
+            r["purpose"],
+            r["recipient"],
+            r["channel"] or "-",
+            outcome,
+            _when(r["delivered_at"]),
+            str(r["attempts"]),
         )
+        cells.append(row if one_course else (r["course_id"], *row))
+    widths = [max(len(line[i]) for line in [header, *cells]) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in [header, *cells]]
     return "\n".join(lines)
+
+
+def _when(moment: str | None) -> str:
+    return moment[:16].replace("T", " ") if moment else "-"
 
 
 async def run(args: argparse.Namespace, settings: Settings) -> int:

@@ -92,6 +92,8 @@ async def test_notifications_are_read_through_the_api_as_the_tokens_owner_and_re
     text = await cli("notifications", course_id, role="operations")
     assert text.code == 0, text.err
     assert "assessment_pending" in text.out and "undeliverable (smtp_rcpt_550) !" in text.out
+    assert text.out.splitlines()[0].split() == ["DUE", "(UTC)", "PURPOSE", "TO", "CHANNEL", "STATUS", "SENT", "(UTC)",
+                                               "ATTEMPTS"]  # fmt: skip
     followed = await cli("notifications", course_id, "--attention", "--json", role="operations")
     assert [r["purpose"] for r in followed.json()] == ["maintenance_due"]
 
