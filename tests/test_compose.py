@@ -239,7 +239,8 @@ def test_each_service_connects_as_its_own_role_never_the_superuser(services: dic
 _SECRET_NAME = re.compile(r"PASSWORD|PWD|SECRET|TOKEN|KEYS?\b|API_KEY")
 # Not a secret despite the name: `staff_id:role:sha256hex` entries are hashes of staff tokens,
 # optional because staff can come from the `staff` table; empty admits no one.
-_HASHES_NOT_SECRETS = {"API_TOKENS"}
+# BREAK_GLASS_VERIFY_KEYS: operators' public keys, optional (empty: no break-glass step accepted).
+_HASHES_NOT_SECRETS = {"API_TOKENS", "BREAK_GLASS_VERIFY_KEYS"}
 _WEAK_PASSWORDS = {"temporal", "course", "courses", "postgres", "password", "secret", "changeme", "admin"}
 
 
@@ -352,6 +353,8 @@ def test_worker_environment(services: dict) -> None:
     assert env["TEMPORAL_NAMESPACE"] == "default"
     assert env["COURSE_TASK_QUEUE"] == "treatment-courses"
     assert env["DATABASE_URL"] == "postgresql://course:<COURSE_DB_PASSWORD>@postgresql:5432/courses"
+    # Break-glass steps are accepted only against the operators' own public keys, when given.
+    assert "BREAK_GLASS_VERIFY_KEYS" in env and "BREAK_GLASS_KEY" not in env
 
 
 def test_api_serves_the_console_with_the_workers_keys_and_database(services: dict) -> None:
