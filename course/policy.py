@@ -115,6 +115,38 @@ class IntervalBounds(BaseModel):
         return self
 
 
+class MonitoringPolicy(BaseModel):
+    """The hours after a dose (issue 18; course/phases/monitoring.py): how long a patient stays, how
+    often blood pressure is rechecked, and what must be true before discharge. Defaults follow the
+    esketamine monitoring programme clinics use as their reference (../shared/CLINICAL-REFERENCE.md):
+    blood pressure about 40 minutes after the dose, observation for at least 2 hours. Not yet part
+    of CoursePolicy: it joins it with the monitored steps."""
+
+    model_config = AS_PEOPLE_SEND_IT
+
+    # Per route: clinics set their own minimum, so it is policy, not code.
+    minimum_observation: dict[str, Duration] = Field(
+        default_factory=lambda: {
+            "iv_infusion": timedelta(minutes=120),
+            "im_injection": timedelta(minutes=120),
+            "intranasal": timedelta(minutes=120),
+            "oral_lozenge": timedelta(minutes=120),
+        }
+    )
+    discharge_bp_threshold: BloodPressureThreshold = BloodPressureThreshold()
+    first_recheck_after: Duration = timedelta(minutes=40)
+    recheck_every: Duration = timedelta(minutes=30)  # while the last reading is at or above the threshold
+    late_after: Duration = timedelta(minutes=10)  # a recheck this late flags the course
+    escalate_after: Duration = timedelta(hours=4)  # not discharged by then: the prescriber is told
+    reading_fresh_within: Duration = timedelta(minutes=30)  # discharge needs a reading this recent
+    spo2_minimum: int = Field(94, ge=80, le=100)
+    # MOAA/S 5: responds readily to name spoken in a normal tone, i.e. fully alert.
+    alert_sedation_score: int = Field(5, ge=0, le=5)
+
+    def minimum_for(self, route: str) -> timedelta:
+        return self.minimum_observation.get(route, max(self.minimum_observation.values(), default=timedelta(hours=2)))
+
+
 class CoursePolicy(BaseModel):
     """Defaults are the clinic's; tests and benchmarks shrink the durations."""
 
