@@ -96,6 +96,13 @@ class Clinic:
         return course
 
 
+def console_app(clinic: Clinic, pool: asyncpg.Pool, time_zone: str) -> FastAPI:
+    """The same clinic's API and console (its staff, worker and store), configured for another
+    time zone, as a clinic away from UTC runs it."""
+    staff = ConfiguredStaff([(STAFF[role], token_digest(clinic.tokens[role])) for role in Role])
+    return create_app(clinic.courses, staff, pool, time_zone=time_zone, step_timeout=20, secure_cookies=False)
+
+
 async def eventually(check: Callable[[], Awaitable[bool]], what: str, within: float = 15) -> None:
     """Visibility is eventually consistent: poll (bounded) until `check` holds."""
     deadline = asyncio.get_running_loop().time() + within

@@ -9,10 +9,8 @@ import asyncpg
 import httpx
 import pytest
 
-from api.app import create_app
-from api.staff import ConfiguredStaff, token_digest
 from course.commands import Role
-from tests.api.conftest import ASSESSMENT, BASE, STAFF, Clinic
+from tests.api.conftest import ASSESSMENT, BASE, Clinic, console_app
 
 pytestmark = pytest.mark.integration
 
@@ -125,10 +123,8 @@ async def test_a_prescriber_opens_a_course_from_the_console(clinic: Clinic) -> N
     assert "Course opened." in shown.text
 
 
-async def _zoned_console(clinic: Clinic, pg_pool: asyncpg.Pool, time_zone: str) -> httpx.AsyncClient:
-    """The same clinic's console configured for another time zone (its staff, worker and store)."""
-    staff = ConfiguredStaff([(STAFF[role], token_digest(clinic.tokens[role])) for role in Role])
-    app = create_app(clinic.courses, staff, pg_pool, time_zone=time_zone, step_timeout=20, secure_cookies=False)
+def _zoned_console(clinic: Clinic, pg_pool: asyncpg.Pool, time_zone: str) -> httpx.AsyncClient:
+    app = console_app(clinic, pg_pool, time_zone)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE, headers={"Origin": BASE})
 
 
@@ -141,7 +137,7 @@ async def test_a_nurse_reads_words_prefilled_sessions_and_the_clinics_zone_on_th
     clinic: Clinic, pg_pool: asyncpg.Pool
 ) -> None:
     course = await clinic.prepared()
-    async with await _zoned_console(clinic, pg_pool, "America/New_York") as http:
+    async with _zoned_console(clinic, pg_pool, "America/New_York") as http:
         signed_in = await http.post("/console/login", data={"token": clinic.tokens[Role.NURSE]})
         assert signed_in.status_code == 303
 
