@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -37,8 +38,11 @@ from application.courses import CourseNotFound, StepRejected, StepTimedOut
 from application.reads import PATIENT_REFERENCE, ReadRefused
 from course.access import BreakGlassReason
 from course.commands import STEPS, Actor, ClinicianCommand
+from course.labels import choice_words
+from course.offers import offered_steps, prefill
 from course.publication import PolicyRefused
 from course.rules import STEP_ROLES, role_refusal
+from course.view import CourseView, OperationsView
 from worker.settings import public_origin
 
 log = structlog.get_logger(__name__)
@@ -82,7 +86,7 @@ def console_router(  # noqa: PLR0915
         return value.astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
     def page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
-        context |= {"local": local, "time_zone": time_zone}
+        context |= {"local": local, "time_zone": time_zone, "words": choice_words}
         return templates.TemplateResponse(request, name, context, status_code=status)
 
     async def signed_in(request: Request) -> Actor | Ended | None:
@@ -216,7 +220,6 @@ def console_router(  # noqa: PLR0915
                 refused=read_refused,
                 reasons=[r.value for r in BreakGlassReason],
             )
-        mine = [step for step in STEPS if actor.role in STEP_ROLES[step]]
         return page(
             request,
             "course.html",
@@ -224,7 +227,7 @@ def console_router(  # noqa: PLR0915
             course=view,
             events=events,
             trend=gad7_trend(events) if events is not None else None,
-            steps=mine,
+            offered=offered_steps(view, actor.role),
             recorded=request.query_params.get("recorded"),
         )
 
@@ -235,7 +238,10 @@ def console_router(  # noqa: PLR0915
             return to_login(request, actor)
         if step not in STEPS:
             return page(request, "missing.html", 404, actor=actor)
-        return _step_page(request, actor, course_id, step, {}, status=200, refusal=role_refusal(actor.role, step))
+        course = await course_for_form(actor, course_id)
+        return _step_page(
+            request, actor, course_id, step, {}, status=200, refusal=role_refusal(actor.role, step), course=course
+        )
 
     @router.post("/courses/{course_id}/steps/{step}")
     async def record_step(request: Request, course_id: str, step: str) -> Response:
@@ -279,10 +285,21 @@ def console_router(  # noqa: PLR0915
             return _step_page(request, actor, course_id, step, submitted, status=504, refusal=message, request_id=key)
         except StepRejected as rejected:
             log.info("console step refused", step=step, staff=actor.id, code=rejected.code)
-            return _step_page(request, actor, course_id, step, submitted, status=409, refusal=rejected.message)
+            course = await course_for_form(actor, course_id)  # the heading names the patient again
+            return _step_page(
+                request, actor, course_id, step, submitted, status=409, refusal=rejected.message, course=course
+            )
         except CourseNotFound:
             return page(request, "missing.html", 404, actor=actor)
         return RedirectResponse(f"/console/courses/{course_id}?recorded={step}", status_code=303)
+
+    async def course_for_form(actor: Actor, course_id: str) -> CourseView | OperationsView | None:
+        """The course as this member may read it routinely (recorded as a read), for the form's
+        heading and its prefills; None when it needs a reason or is not there: the form still opens."""
+        try:
+            return await services.reads("console").course(actor, course_id)
+        except (ReadRefused, CourseNotFound):
+            return None
 
     def _step_page(
         request: Request,
@@ -295,15 +312,19 @@ def console_router(  # noqa: PLR0915
         refusal: str | None = None,
         errors: dict[str, str] | None = None,
         request_id: str | None = None,
+        course: CourseView | OperationsView | None = None,
     ) -> HTMLResponse:
+        starting = prefill(step, course) if course is not None else {}
+        fields = [replace(f, default=starting.get(f.name, f.default)) for f in form_fields(STEPS[step])]
         return page(
             request,
             "step.html",
             status,
             actor=actor,
             course_id=course_id,
+            course=course,
             step=step,
-            fields=form_fields(STEPS[step]),
+            fields=fields,
             values=submitted,
             refusal=refusal,
             errors=errors or {},

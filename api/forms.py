@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ValidationError
 
+from course.labels import choice_words
 from course.wording import problems_in_words
 
 ROWS = 3  # rows offered for a list of objects (side effects): enough for one session's report
@@ -27,7 +28,9 @@ class FormField:
     label: str
     kind: str  # text | textarea | integer | number | checkbox | select | choices | lines | datetime
     required: bool = False
-    options: list[str] = field(default_factory=list)
+    options: list[str] = field(default_factory=list)  # the codes submitted
+    option_words: dict[str, str] = field(default_factory=dict)  # code -> what the person reads (course/labels.py)
+    description: str | None = None  # the unit or what to enter, from the schema
     minimum: float | None = None
     maximum: float | None = None
     default: Any = None
@@ -50,6 +53,18 @@ def _resolve(schema: Mapping[str, Any], defs: Mapping[str, Any]) -> tuple[Mappin
 
 def _label(name: str, schema: Mapping[str, Any]) -> str:
     return str(schema.get("title") or name.replace("_", " ")).replace("Gad7", "GAD-7")
+
+
+def _enum_name(schema: Mapping[str, Any]) -> str | None:
+    """The `$defs` name (the enum's class name) a field's choices come from, if it names one."""
+    for branch in [schema, *schema.get("anyOf", [])]:
+        if "$ref" in branch:
+            return str(branch["$ref"]).rsplit("/", 1)[-1]
+    return None
+
+
+def _words(options: Sequence[Any], enum_name: str | None) -> dict[str, str]:
+    return {str(o): choice_words(str(o), enum_name) for o in options}
 
 
 def form_fields(model: type[BaseModel]) -> list[FormField]:
@@ -75,16 +90,23 @@ def _object_fields(
         elif kind == "array":
             item, _ = _resolve(sub.get("items", {}), defs)
             if item.get("type") == "object":
+                one = label.removesuffix("s")  # a row is one side effect
                 for row in range(ROWS):
                     fields += _object_fields(
-                        item, defs, prefix=f"{path}.{row}.", required=False, group=f"{label} {row + 1}"
+                        item, defs, prefix=f"{path}.{row}.", required=False, group=f"{one} {row + 1}"
                     )
             elif "enum" in item:
-                fields.append(FormField(path, label, "choices", options=list(item["enum"]), group=group))
+                options = list(item["enum"])
+                words = _words(options, _enum_name(sub.get("items", {})))
+                fields.append(FormField(path, label, "choices", options=options, option_words=words, group=group))
             else:
                 fields.append(FormField(path, label, "lines", is_required, group=group))
         else:
-            fields.append(_scalar(path, label, sub, is_required, group=group, default=raw.get("default")))
+            scalar = _scalar(path, label, sub, is_required, group=group, default=raw.get("default"))
+            scalar.description = raw.get("description") or sub.get("description")
+            if scalar.options:
+                scalar.option_words = _words(scalar.options, _enum_name(raw))
+            fields.append(scalar)
     return fields
 
 

@@ -12,6 +12,8 @@ from course.policy import CoursePolicy, PolicyRef
 from course.publication import MAX_POLICY_VERSION, POLICY_NAME_PATTERN
 from workflows.inputs import OpenCourse
 
+_STAFF_ID = "Their staff id, as given to `course staff add`"
+
 
 class OpenCourseRequest(BaseModel):
     """`course open` as JSON. The staff member opening it comes from the token, not from here."""
@@ -19,14 +21,32 @@ class OpenCourseRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     course_id: UUID | None = Field(None, description="Choose it to make the request idempotent.")
-    patient_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")
-    clinician_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:@-]+$")
-    therapist_id: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:@-]+$")
-    condition: Condition | None = None
-    planned_sessions: int | None = Field(None, ge=1, le=52)
-    payer_id: str | None = Field(None, min_length=1, max_length=64)
-    member_ref: str | None = Field(None, min_length=1, max_length=64)
-    self_pay: bool = False
+    patient_id: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9._:-]+$",
+        title="Patient reference",
+        description="The clinic's pseudonymous id for the patient, never a name",
+    )
+    clinician_id: str = Field(
+        min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:@-]+$", title="Prescriber", description=_STAFF_ID
+    )
+    therapist_id: str | None = Field(
+        None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:@-]+$", title="Therapist", description=_STAFF_ID
+    )
+    condition: Condition | None = Field(None, title="Condition")
+    planned_sessions: int | None = Field(None, ge=1, le=52, title="Planned dosing sessions")
+    payer_id: str | None = Field(
+        None, min_length=1, max_length=64, title="Payer id", description="With the member reference"
+    )
+    member_ref: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        title="Member reference",
+        description="The patient's insurance member reference",
+    )
+    self_pay: bool = Field(False, title="Self-pay", description="The patient pays without insurance")
     policy_name: str | None = Field(
         None, pattern=POLICY_NAME_PATTERN, description="A published policy (`GET /policies`); default: the clinic's."
     )

@@ -79,9 +79,19 @@ class _Payload(BaseModel):
         return value
 
 
+# Descriptions the schema carries (the console's help text, `course record --schema`, the OpenAPI):
+# the unit or what to enter, never a bound, which the schema states itself.
+_BPM = "Beats per minute"
+_MG_PER_KG = "mg/kg of body weight"
+_GAD7 = "GAD-7 anxiety score, 0 to 21"
+_SESSION = "Which dosing session of the plan: 1 for the first"
+_REASON_CODE = "A short code (lower case, digits, _), e.g. travel or new_medication; never patient details"
+_STAFF_ID_WORDS = "Their staff id, as given to `course staff add`"
+
+
 class BloodPressure(_Payload):
-    systolic: int = Field(ge=50, le=300)
-    diastolic: int = Field(ge=20, le=200)
+    systolic: int = Field(ge=50, le=300, title="Systolic blood pressure", description="mmHg (the upper number)")
+    diastolic: int = Field(ge=20, le=200, title="Diastolic blood pressure", description="mmHg (the lower number)")
 
     @model_validator(mode="after")
     def _plausible(self) -> BloodPressure:
@@ -91,7 +101,7 @@ class BloodPressure(_Payload):
 
 
 class Vitals(BloodPressure):
-    heart_rate: int = Field(ge=20, le=250)
+    heart_rate: int = Field(ge=20, le=250, title="Heart rate", description=_BPM)
 
 
 class Contraindication(StrEnum):
@@ -188,51 +198,73 @@ MAX_SIDE_EFFECTS = 12
 
 class RecordAssessment(_Payload):
     step: Literal["assessment"] = "assessment"
-    blood_pressure: BloodPressure
-    heart_rate: int = Field(ge=20, le=250)
+    blood_pressure: BloodPressure = Field(title="Blood pressure", description="Seated, at the assessment")
+    heart_rate: int = Field(ge=20, le=250, title="Heart rate", description=_BPM)
     # Each contraindication once at most: more entries than the list has are not a history.
-    contraindications: list[Contraindication] = Field([], max_length=len(Contraindication))
-    relative_contraindication_rationale: FreeText | None = None
-    condition: Condition
-    gad7: Gad7
+    contraindications: list[Contraindication] = Field(
+        [],
+        max_length=len(Contraindication),
+        title="Contraindications",
+        description="Every contraindication the patient has; none marked means none found",
+    )
+    relative_contraindication_rationale: FreeText | None = Field(
+        None,
+        title="Rationale for relative contraindications",
+        description="Needed when a relative contraindication is marked: why treatment may still go ahead",
+    )
+    condition: Condition = Field(title="Condition", description="The anxiety condition being treated")
+    gad7: Gad7 = Field(title="GAD-7 score", description=_GAD7 + " at baseline")
 
 
 class RecordFinancialClearance(_Payload):
     step: Literal["financial-clearance"] = "financial-clearance"
-    self_pay: bool
-    estimated_cost_acknowledged: bool
+    self_pay: bool = Field(title="Self-pay", description="The patient pays without insurance")
+    estimated_cost_acknowledged: bool = Field(
+        title="Estimated cost acknowledged", description="The patient was told the estimated cost and accepts it"
+    )
 
 
 class RecordPriorAuthorization(_Payload):
     step: Literal["prior-authorization"] = "prior-authorization"
-    reference: str = Field(min_length=1, max_length=64)
-    approved: bool
+    reference: str = Field(
+        min_length=1, max_length=64, title="Authorization reference", description="The payer's reference number"
+    )
+    approved: bool = Field(title="Approved", description="The payer approved the treatment")
 
 
 class RecordIntentions(_Payload):
     step: Literal["intentions"] = "intentions"
-    goals: FreeText
+    goals: FreeText = Field(title="Goals", description="What the patient hopes the treatment changes, in their words")
 
 
 class RecordConsent(_Payload):
     step: Literal["consent"] = "consent"
-    form_version: str = Field(min_length=1, max_length=32)
-    signed_at: UtcDatetime
+    form_version: str = Field(
+        min_length=1,
+        max_length=32,
+        title="Consent form version",
+        description="The form version printed on the signed consent, e.g. 2026-01",
+    )
+    signed_at: UtcDatetime = Field(title="Time of signature", description="When the patient signed the consent")
 
 
 class RecordSupportPerson(_Payload):
     step: Literal["support-person"] = "support-person"
-    name: str = Field(min_length=1, max_length=200)
-    relationship: str = Field(min_length=1, max_length=64)
-    phone: str = Field(min_length=3, max_length=40)
+    name: str = Field(min_length=1, max_length=200, title="Support person's name")
+    relationship: str = Field(
+        min_length=1, max_length=64, title="Relationship to the patient", description="e.g. partner, sister, friend"
+    )
+    phone: str = Field(min_length=3, max_length=40, title="Phone", description="Where the clinic reaches them")
 
 
 class RecordDosingPlan(_Payload):
     step: Literal["dosing-plan"] = "dosing-plan"
-    route: Route
-    planned_sessions: int = Field(6, ge=1, le=52)
-    starting_dose_mg_per_kg: DoseMgPerKg
-    max_dose_mg_per_kg: DoseMgPerKg
+    route: Route = Field(title="Route", description="How the ketamine is given")
+    planned_sessions: int = Field(
+        6, ge=1, le=52, title="Planned sessions", description="Number of dosing sessions in the series"
+    )
+    starting_dose_mg_per_kg: DoseMgPerKg = Field(title="Starting dose", description=_MG_PER_KG)
+    max_dose_mg_per_kg: DoseMgPerKg = Field(title="Maximum dose", description=_MG_PER_KG + "; no session goes above it")
 
     @model_validator(mode="after")
     def _dose_range(self) -> RecordDosingPlan:
@@ -243,44 +275,60 @@ class RecordDosingPlan(_Payload):
 
 class RecordOrientation(_Payload):
     step: Literal["orientation"] = "orientation"
-    topics: list[OrientationTopic] = Field(min_length=1, max_length=20)
+    topics: list[OrientationTopic] = Field(
+        min_length=1,
+        max_length=20,
+        title="Topics covered",
+        description="One heading per topic, e.g. what to expect, ride home; not the session's notes",
+    )
 
 
 class ScheduleSession(_Payload):
     step: Literal["schedule-session"] = "schedule-session"
-    session_number: SessionNumber
-    scheduled_at: UtcDatetime
+    session_number: SessionNumber = Field(title="Session number", description=_SESSION)
+    scheduled_at: UtcDatetime = Field(title="Scheduled time", description="When the dosing session starts")
 
 
 class CheckIn(_Payload):
     step: Literal["check-in"] = "check-in"
-    session_number: SessionNumber
-    vitals: Vitals
-    ride_home_arranged: bool
+    session_number: SessionNumber = Field(title="Session number", description=_SESSION)
+    vitals: Vitals = Field(title="Pre-dose vitals", description="Measured at check-in, before the dose")
+    ride_home_arranged: bool = Field(
+        title="Ride home arranged", description="An adult takes the patient home after the session"
+    )
 
 
 class SideEffect(_Payload):
-    effect: SideEffectKind
-    severity: Severity
+    effect: SideEffectKind = Field(title="Side effect")
+    severity: Severity = Field(title="Severity")
 
 
 class RecordDosingSession(_Payload):
     step: Literal["dosing-session"] = "dosing-session"
-    session_number: SessionNumber
-    route: Route
-    dose_mg_per_kg: DoseMgPerKg
-    post_vitals: Vitals
-    side_effects: list[SideEffect] = Field([], max_length=MAX_SIDE_EFFECTS)
-    patient_response: PatientResponse
-    gad7: Gad7 | None = None
+    session_number: SessionNumber = Field(title="Session number", description=_SESSION)
+    route: Route = Field(title="Route", description="How the ketamine was given")
+    dose_mg_per_kg: DoseMgPerKg = Field(title="Dose", description=_MG_PER_KG + ", as given")
+    post_vitals: Vitals = Field(title="Post-dose vitals", description="Measured before the patient leaves")
+    side_effects: list[SideEffect] = Field(
+        [],
+        max_length=MAX_SIDE_EFFECTS,
+        title="Side effects",
+        description="Each side effect observed, with its severity; none listed means none observed",
+    )
+    patient_response: PatientResponse = Field(
+        title="Patient response", description="How the patient is compared with before the session"
+    )
+    gad7: Gad7 | None = Field(None, title="GAD-7 score", description=_GAD7 + "; leave empty if not taken")
 
 
 class RecordClinicalReview(_Payload):
     step: Literal["clinical-review"] = "clinical-review"
-    decision: ReviewDecision
-    new_dose_mg_per_kg: DoseMgPerKg | None = None
-    new_route: Route | None = None
-    rationale: FreeText
+    decision: ReviewDecision = Field(title="Decision")
+    new_dose_mg_per_kg: DoseMgPerKg | None = Field(
+        None, title="New dose", description=_MG_PER_KG + "; needed to adjust the dose"
+    )
+    new_route: Route | None = Field(None, title="New route", description="Needed to change the route")
+    rationale: FreeText = Field(title="Rationale", description="Why this decision, for the care team")
 
     @model_validator(mode="after")
     def _decision_fields(self) -> RecordClinicalReview:
@@ -293,15 +341,21 @@ class RecordClinicalReview(_Payload):
 
 class RecordIntegrationSession(_Payload):
     step: Literal["integration-session"] = "integration-session"
-    modality: Modality
-    held_at: UtcDatetime
-    gad7: Gad7 | None = None
+    modality: Modality = Field(title="Therapy modality")
+    held_at: UtcDatetime = Field(title="Time the session was held")
+    gad7: Gad7 | None = Field(None, title="GAD-7 score", description=_GAD7 + "; leave empty if not taken")
 
 
 class RecordMaintenancePlan(_Payload):
     step: Literal["maintenance-plan"] = "maintenance-plan"
-    kind: MaintenanceKind
-    interval_days: int | None = Field(None, ge=1, le=3650)
+    kind: MaintenanceKind = Field(title="Maintenance")
+    interval_days: int | None = Field(
+        None,
+        ge=1,
+        le=3650,
+        title="Interval (days)",
+        description="Days between maintenance sessions; needed unless there is no maintenance",
+    )
 
     @model_validator(mode="after")
     def _interval(self) -> RecordMaintenancePlan:
@@ -312,14 +366,14 @@ class RecordMaintenancePlan(_Payload):
 
 class RecordMaintenanceSession(_Payload):
     step: Literal["maintenance-session"] = "maintenance-session"
-    kind: Literal[MaintenanceKind.KETAMINE, MaintenanceKind.THERAPY_ONLY]
-    held_at: UtcDatetime
-    gad7: Gad7 | None = None
+    kind: Literal[MaintenanceKind.KETAMINE, MaintenanceKind.THERAPY_ONLY] = Field(title="Session kind")
+    held_at: UtcDatetime = Field(title="Time the session was held")
+    gad7: Gad7 | None = Field(None, title="GAD-7 score", description=_GAD7 + "; leave empty if not taken")
 
 
 class PlaceHold(_Payload):
     step: Literal["hold"] = "hold"
-    reason: ReasonCode
+    reason: ReasonCode = Field(title="Reason code", description=_REASON_CODE)
 
 
 class ReleaseHold(_Payload):
@@ -328,13 +382,13 @@ class ReleaseHold(_Payload):
 
 class Withdraw(_Payload):
     step: Literal["withdraw"] = "withdraw"
-    reason: ReasonCode
+    reason: ReasonCode = Field(title="Reason code", description=_REASON_CODE)
 
 
 class Reassign(_Payload):
     step: Literal["reassign"] = "reassign"
-    clinician_id: StaffId | None = None
-    therapist_id: StaffId | None = None
+    clinician_id: StaffId | None = Field(None, title="New prescriber", description=_STAFF_ID_WORDS)
+    therapist_id: StaffId | None = Field(None, title="New therapist", description=_STAFF_ID_WORDS)
 
     @model_validator(mode="after")
     def _someone(self) -> Reassign:

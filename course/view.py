@@ -67,6 +67,9 @@ class CourseView(_View):
     in_network: bool | None = None
     patient_share: PatientShare | None = None
     route: str | None
+    # The dose the next session is planned at: the plan's starting dose, or a review's new one.
+    # A default: a worker that predates it answers without it.
+    dose_mg_per_kg: float | None = None
     clinician_id: str
     therapist_id: str | None
     version: int
@@ -213,6 +216,7 @@ def view(state: CourseState, now: datetime) -> CourseView:
         in_network=state.in_network,
         patient_share=state.patient_share,
         route=state.current_route.value if state.current_route else None,
+        dose_mg_per_kg=state.current_dose_mg_per_kg,
         clinician_id=state.clinician_id,
         therapist_id=state.therapist_id,
         version=state.version,

@@ -105,10 +105,19 @@ def field_in_words(loc: Sequence[str | int], model: type[BaseModel] | None = Non
                 parts[-1] = f"{parts[-1].removesuffix('s')} {part + 1}"
             continue
         title, _ = _field_info(model, loc[: index + 1]) if model else (None, None)
-        parts.append((title or FIELD_WORDS.get(part) or _WORDS.get(part) or part.replace("_", " ")).strip())
+        words = _in_sentence(title) if title else FIELD_WORDS.get(part) or _WORDS.get(part) or part.replace("_", " ")
+        parts.append(words.strip())
     if not parts:
         return "the payload"
     return parts[-1] + (f" ({', '.join(reversed(parts[:-1]))})" if len(parts) > 1 else "")
+
+
+def _in_sentence(title: str) -> str:
+    """A title is written as a label ("Post-dose vitals"); inside a sentence it reads in lower case,
+    but an acronym keeps its capitals ("GAD-7 score", "IV route")."""
+    if title[1:2].isupper():
+        return title
+    return title[:1].lower() + title[1:]
 
 
 def _number(value: object) -> str:

@@ -225,8 +225,13 @@ class Browser:
             time.sleep(0.25)
         raise BrowserError(f"timed out after {timeout:.0f}s waiting for {what}; the page showed:\n{seen[:3000]}")
 
-    def screenshot(self, path: Path) -> Path:
-        data = self.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": False}, timeout=30)
+    def screenshot(self, path: Path, *, full_page: bool = False) -> Path:
+        """The viewport, or with `full_page` the whole page (a long form, top to bottom)."""
+        params: dict[str, Any] = {"format": "png", "captureBeyondViewport": full_page}
+        if full_page:
+            size = self.send("Page.getLayoutMetrics")["cssContentSize"]
+            params["clip"] = {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}
+        data = self.send("Page.captureScreenshot", params, timeout=30)
         path.write_bytes(base64.b64decode(data["data"]))
         return path
 
@@ -274,8 +279,10 @@ def chromium_or_skip() -> str:
 
 
 def artifacts_dir(name: str) -> Path:
-    """Where a test keeps what a person may want to look at (screenshots): $ARTIFACTS_DIR or artifacts/."""
-    root = Path(os.environ.get("ARTIFACTS_DIR") or Path(__file__).resolve().parent.parent / "artifacts")
+    """Where a test keeps what a person may want to look at (screenshots): $TEST_ARTIFACTS, else
+    $ARTIFACTS_DIR (the older name, still honoured for CI), else test-artifacts/ in the repository."""
+    given = os.environ.get("TEST_ARTIFACTS") or os.environ.get("ARTIFACTS_DIR")
+    root = Path(given) if given else Path(__file__).resolve().parent.parent / "test-artifacts"
     folder = root / name
     folder.mkdir(parents=True, exist_ok=True)
     return folder

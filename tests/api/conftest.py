@@ -7,12 +7,14 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest_asyncio
 from fastapi import FastAPI
+from pydantic import BaseModel
 from temporalio.testing import WorkflowEnvironment
 
 from activities.eligibility import SelfPayProvider
@@ -22,6 +24,7 @@ from api.app import create_app
 from api.staff import ConfiguredStaff, new_token, token_digest
 from application.courses import CourseClient
 from course.commands import Actor, Role
+from tests import story
 from tests.conftest import eligibility_known, task_queue
 from worker.main import activities_for, build_worker
 
@@ -75,6 +78,29 @@ class Clinic:
 
     async def step(self, course: str, step: str, role: Role, body: Any = None, **kwargs: Any) -> httpx.Response:
         return await self.call("POST", f"/courses/{course}/steps/{step}", role, json=body, **kwargs)
+
+    async def prepared(self, **changes: Any) -> str:
+        """A course through assessment and preparation over HTTP (tests/story.py's payloads, each by
+        its usual role), with dosing session 1 scheduled an hour from now: check-in is open."""
+        course = await self.open(**changes)
+        await self.step(course, "assessment", Role.PRESCRIBER, ASSESSMENT)
+        now = datetime.now(UTC)
+        for actor, command in story.preparation(now):
+            assert isinstance(command, BaseModel)
+            body = command.model_dump(mode="json", exclude={"step"})
+            answer = await self.step(course, str(command.model_dump()["step"]), actor.role, body)
+            assert answer.status_code == 200, answer.text
+        schedule = story.schedule(1, now + timedelta(hours=1)).model_dump(mode="json", exclude={"step"})
+        answer = await self.step(course, "schedule-session", Role.OPERATIONS, schedule)
+        assert answer.status_code == 200, answer.text
+        return course
+
+
+def console_app(clinic: Clinic, pool: asyncpg.Pool, time_zone: str) -> FastAPI:
+    """The same clinic's API and console (its staff, worker and store), configured for another
+    time zone, as a clinic away from UTC runs it."""
+    staff = ConfiguredStaff([(STAFF[role], token_digest(clinic.tokens[role])) for role in Role])
+    return create_app(clinic.courses, staff, pool, time_zone=time_zone, step_timeout=20, secure_cookies=False)
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], what: str, within: float = 15) -> None:

@@ -231,4 +231,8 @@ async def test_opening_is_idempotent_on_the_course_id_and_the_document_describes
     consent = document["paths"]["/courses/{course_id}/steps/consent"]["post"]
     assert consent["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/RecordConsent")
     assert {"403", "404", "409", "422"} <= set(consent["responses"])
+    # The document speaks as the forms do: a title in words and the unit beside each field.
+    dose = document["components"]["schemas"]["RecordDosingSession"]["properties"]
+    assert dose["post_vitals"]["title"] == "Post-dose vitals" and dose["dose_mg_per_kg"]["title"] == "Dose"
+    assert "mg/kg" in dose["dose_mg_per_kg"]["description"]
     assert (await clinic.http.get("/docs")).status_code == 200

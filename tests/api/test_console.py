@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import re
 
+import asyncpg
+import httpx
 import pytest
 
 from course.commands import Role
-from tests.api.conftest import ASSESSMENT, Clinic
+from tests.api.conftest import ASSESSMENT, BASE, Clinic, console_app
 
 pytestmark = pytest.mark.integration
 
@@ -119,3 +121,56 @@ async def test_a_prescriber_opens_a_course_from_the_console(clinic: Clinic) -> N
     assert view.clinician_id == "dr-api" and view.phase.value == "assessment"
     shown = await clinic.http.get(opened.headers["location"])
     assert "Course opened." in shown.text
+
+
+def _zoned_console(clinic: Clinic, pg_pool: asyncpg.Pool, time_zone: str) -> httpx.AsyncClient:
+    app = console_app(clinic, pg_pool, time_zone)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE, headers={"Origin": BASE})
+
+
+def _value_of(page: str, name: str) -> str | None:
+    found = re.search(rf'name="{re.escape(name)}" value="([^"]*)"', page)
+    return found.group(1) if found else None
+
+
+async def test_a_nurse_reads_words_prefilled_sessions_and_the_clinics_zone_on_the_dosing_forms(
+    clinic: Clinic, pg_pool: asyncpg.Pool
+) -> None:
+    course = await clinic.prepared()
+    async with _zoned_console(clinic, pg_pool, "America/New_York") as http:
+        signed_in = await http.post("/console/login", data={"token": clinic.tokens[Role.NURSE]})
+        assert signed_in.status_code == 303
+
+        page = (await http.get(f"/console/courses/{course}")).text
+        next_steps = re.search(r'<p id="next-steps">(.*?)</p>', page, re.S)
+        assert next_steps and "Record check-in" in next_steps.group(1)
+        assert "<h3>Other steps</h3>" in page
+        # Consent is done and the assessment is not hers: neither is offered on the page again.
+        assert "/steps/consent" not in page and "/steps/assessment" not in page
+        assert "Route: IV infusion, dose 0.5 mg/kg." in page
+        assert "When (America/New_York)" in page  # the timeline and the GAD-7 table say their zone
+        assert not re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d", page), "a raw ISO time on the course page"
+
+        check_in = (await http.get(f"/console/courses/{course}/steps/check-in")).text
+        assert "<legend>Pre-dose vitals</legend>" in check_in and "Patient <strong>pt-api-1</strong>" in check_in
+        assert _value_of(check_in, "session_number") == "1"
+        assert "mmHg" in check_in and "Beats per minute" in check_in and "Ride home arranged" in check_in
+        request_id = _value_of(check_in, "request_id")
+        assert request_id
+        vitals = {"vitals.systolic": "124", "vitals.diastolic": "80", "vitals.heart_rate": "70"}
+        form = {"session_number": "1", "ride_home_arranged": "true", "request_id": request_id, **vitals}
+        checked = await http.post(f"/console/courses/{course}/steps/check-in", data=form)
+        assert checked.status_code == 303, checked.text
+
+        dosing = (await http.get(f"/console/courses/{course}/steps/dosing-session")).text
+        assert "<legend>Post-dose vitals</legend>" in dosing and "Dose <input" in dosing and "mg/kg" in dosing
+        assert _value_of(dosing, "session_number") == "1" and _value_of(dosing, "dose_mg_per_kg") == "0.5"
+        assert '<option value="iv_infusion" selected>IV infusion</option>' in dosing  # words shown, code sent
+        assert '<option value="im_injection">Intramuscular injection</option>' in dosing
+        assert "<legend>Side effect 1</legend>" in dosing and '<option value="nausea">Nausea</option>' in dosing
+        assert "Patient response" in dosing and "Better than before" in dosing
+        assert "PatientResponse" not in dosing and "SideEffectKind" not in dosing and "Dose Mg Per Kg" not in dosing
+
+        schedule = (await http.get(f"/console/courses/{course}/steps/schedule-session")).text
+        assert re.search(r'Scheduled time <span class="zone">\(America/New_York\)</span>', schedule)
+        assert _value_of(schedule, "session_number") == "1"

@@ -2,8 +2,10 @@
 consent through the generated form, see the checklist update; a refused step shows the rule's
 message. Signing out ends the session (the old cookie, put back, opens nothing) and an idle
 session returns to the sign-in page with a sentence; every page keeps to its Content-Security-
-Policy; /docs renders offline from the service's own files. Screenshots go to
-$ARTIFACTS_DIR/console (default artifacts/console) for CI to keep.
+Policy; /docs renders offline from the service's own files. A nurse on a clinic away from UTC
+checks a patient in and records the dose from forms that read in words, start at the course's
+session, route and dose, and show the clinic's zone. Screenshots go to $TEST_ARTIFACTS/console
+(default test-artifacts/console) for CI to keep.
 
 Debian's `chromium`, driven by tests/browser.py; never downloads a browser.
 """
@@ -21,7 +23,7 @@ import pytest
 from api.console import LOCAL_COOKIE
 from api.server import serving
 from course.commands import Role
-from tests.api.conftest import ASSESSMENT, Clinic, eventually
+from tests.api.conftest import ASSESSMENT, Clinic, console_app, eventually
 from tests.browser import Browser, artifacts_dir, chromium_or_skip, fill
 
 pytestmark = pytest.mark.integration
@@ -63,7 +65,7 @@ def _nurse_records_consent(chromium: str, base: str, token: str, course: str) ->
         browser.screenshot(shots / "3-course.png")
 
         browser.click(f"a[href='/console/courses/{course}/steps/consent']")
-        browser.wait_for_text(lambda t: "Record consent" in t and "Form Version" in t, "the consent form")
+        browser.wait_for_text(lambda t: "Record consent" in t and "Consent form version" in t, "the consent form")
         fill(browser, "input[name=form_version]", "2026-01")
         fill(browser, "input[name=signed_at]", "2026-01-05T09:30")
         browser.screenshot(shots / "4-consent-form.png")
@@ -75,7 +77,7 @@ def _nurse_records_consent(chromium: str, base: str, token: str, course: str) ->
 
         # A second consent on an outdated form: the rule refuses it and says which form is current.
         browser.goto(f"{base}/console/courses/{course}/steps/consent")
-        browser.wait_for_text(lambda t: "Form Version" in t, "the consent form again")
+        browser.wait_for_text(lambda t: "Consent form version" in t, "the consent form again")
         fill(browser, "input[name=form_version]", "2019-01")
         browser.click("#submit")
         text = browser.wait_for_text(lambda t: "Not recorded:" in t, "the rule's message")
@@ -184,3 +186,86 @@ async def test_the_api_docs_render_from_the_service_alone(clinic: Clinic) -> Non
     chromium = chromium_or_skip()
     async with serving(clinic.app, "127.0.0.1", 0) as base:
         await asyncio.to_thread(_docs_render_offline, chromium, base)
+
+
+ZONE = "America/New_York"
+
+
+def _selected_words(browser: Browser, name: str) -> str:
+    """The words a person reads in a select: the text of its chosen option, not its code."""
+    return str(browser.evaluate(f"document.querySelector('select[name=\"{name}\"]').selectedOptions[0].text"))
+
+
+def _value(browser: Browser, name: str) -> str:
+    return str(browser.evaluate(f"document.querySelector('[name=\"{name}\"]').value"))
+
+
+def _nurse_doses_from_the_forms(chromium: str, base: str, token: str, course: str) -> None:
+    shots = artifacts_dir("console")
+    with Browser(chromium) as browser:
+        _watch_csp(browser)
+        _sign_in(browser, base, token)
+        text = browser.wait_for_text(lambda t: "pt-api-1" in t and course[:8] in t, "the course in the list")
+        assert f"Next due ({ZONE})" in text and "Patient" in text
+        browser.screenshot(shots / "forms-1-courses.png")
+
+        browser.click(f"a[href='/console/courses/{course}']")
+        text = browser.wait_for_text(lambda t: "Checklist" in t and "Other steps" in t, "the course page")
+        assert "Patient pt-api-1" in text and "Route: IV infusion, dose 0.5 mg/kg." in text
+        assert f"When ({ZONE})" in text
+        first = browser.evaluate("document.querySelector('#next-steps a').textContent")
+        assert first == "Record check-in", first
+        assert "consent" not in str(browser.evaluate("document.querySelector('#other-steps').textContent"))
+        browser.screenshot(shots / "forms-2-course.png", full_page=True)
+
+        browser.click("#next-steps a")
+        text = browser.wait_for_text(lambda t: "Pre-dose vitals" in t, "the check-in form")
+        assert "Patient pt-api-1" in text and f"Times are the clinic's ({ZONE})" in text
+        assert "Systolic blood pressure" in text and "mmHg" in text and "Beats per minute" in text
+        assert _value(browser, "session_number") == "1"  # the session the course is at
+        fill(browser, "input[name='vitals.systolic']", "124")
+        fill(browser, "input[name='vitals.diastolic']", "80")
+        fill(browser, "input[name='vitals.heart_rate']", "70")
+        browser.click("input[name=ride_home_arranged]")
+        browser.screenshot(shots / "forms-3-check-in.png", full_page=True)
+        browser.click("#submit")
+        browser.wait_for_text(lambda t: "Recorded check-in." in t, "the course page after check-in")
+
+        browser.click(f"a[href='/console/courses/{course}/steps/dosing-session']")
+        text = browser.wait_for_text(lambda t: "Post-dose vitals" in t, "the dosing-session form")
+        assert "Dose" in text and "mg/kg" in text and "Side effect 1" in text and "Patient response" in text
+        assert "PatientResponse" not in text and "SideEffectKind" not in text and "Dose Mg Per Kg" not in text
+        assert _selected_words(browser, "route") == "IV infusion" and _value(browser, "route") == "iv_infusion"
+        assert _value(browser, "dose_mg_per_kg") == "0.5" and _value(browser, "session_number") == "1"
+        fill(browser, "input[name='post_vitals.systolic']", "130")
+        fill(browser, "input[name='post_vitals.diastolic']", "84")
+        fill(browser, "input[name='post_vitals.heart_rate']", "76")
+        fill(browser, "select[name=patient_response]", "better")
+        assert _selected_words(browser, "patient_response") == "Better than before"
+        browser.screenshot(shots / "forms-4-dosing-session.png", full_page=True)
+
+        # The nurse types the wrong session: the rule refuses it, says which, and keeps her values.
+        fill(browser, "input[name=session_number]", "2")
+        browser.click("#submit")
+        text = browser.wait_for_text(lambda t: "Not recorded:" in t, "the refusal")
+        assert "The next dosing session is number 1, not 2." in text and "Patient pt-api-1" in text
+        assert _value(browser, "post_vitals.systolic") == "130" and _selected_words(browser, "route") == "IV infusion"
+        browser.screenshot(shots / "forms-5-refused.png", full_page=True)
+        assert not browser.console, browser.console
+        assert not _csp_violations(browser), _csp_violations(browser)
+    print(f"screenshots: {shots}")
+
+
+async def test_a_nurse_checks_in_and_doses_from_forms_in_words_in_the_clinics_zone(
+    clinic: Clinic, pg_pool: asyncpg.Pool
+) -> None:
+    chromium = chromium_or_skip()
+    course = await clinic.prepared()
+
+    async def in_the_nurses_list() -> bool:
+        listed = await clinic.call("GET", "/courses", Role.NURSE)
+        return course in listed.text
+
+    await eventually(in_the_nurses_list, "the course in dosing listed for the nurse")
+    async with serving(console_app(clinic, pg_pool, ZONE), "127.0.0.1", 0) as base:
+        await asyncio.to_thread(_nurse_doses_from_the_forms, chromium, base, clinic.tokens[Role.NURSE], course)

@@ -20,7 +20,7 @@ from tests.api.conftest import ASSESSMENT, STAFF, Clinic, eventually
 pytestmark = pytest.mark.integration
 
 OK, REFUSED = 200, 403
-CLINICAL = {"gad7", "route", "close_reasons"}
+CLINICAL = {"gad7", "route", "dose_mg_per_kg", "close_reasons"}
 ENDPOINTS = {"view": "", "events": "/events", "notifications": "/notifications", "audit": "/audit"}
 
 

@@ -108,6 +108,7 @@ async def test_the_schema_of_each_step_is_printed_for_form_builders(cli: Cli) ->
     assert result.code == 0
     schema = json.loads(result.out)
     assert set(schema["required"]) == {"session_number", "vitals", "ride_home_arranged"}
+    assert schema["properties"]["vitals"]["title"] == "Pre-dose vitals"  # the words the console shows
     assert (await cli("record", "--schema", "nope")).code == 2
 
 
