@@ -13,6 +13,7 @@ did not answer in time comes back with the same id, so submitting it again is st
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from dataclasses import replace
@@ -27,6 +28,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
+from temporalio.service import RPCError
 
 from api.forms import FormField, errors_by_field, form_fields, payload_from_form
 from api.models import OpenCourseRequest
@@ -52,6 +54,9 @@ log = structlog.get_logger(__name__)
 COOKIE = "__Host-course_session"
 LOCAL_COOKIE = "course_session"
 OLD_COOKIE = "course_console"  # held the raw staff token before sessions: opens nothing, deleted
+# A form's prefills (next session, route, dose) are a convenience: a course that does not answer
+# this fast (no worker serving courses) gets its form unfilled rather than a slow page.
+FORM_READ_SECONDS = 3.0
 REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,200}$")  # what the API takes as an Idempotency-Key
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
@@ -295,10 +300,11 @@ def console_router(  # noqa: PLR0915
 
     async def course_for_form(actor: Actor, course_id: str) -> CourseView | OperationsView | None:
         """The course as this member may read it routinely (recorded as a read), for the form's
-        heading and its prefills; None when it needs a reason or is not there: the form still opens."""
+        heading and its prefills; None when it needs a reason, is not there, or does not answer
+        within FORM_READ_SECONDS (no worker serving courses): the form still opens, unfilled."""
         try:
-            return await services.reads("console").course(actor, course_id)
-        except (ReadRefused, CourseNotFound):
+            return await asyncio.wait_for(services.reads("console").course(actor, course_id), FORM_READ_SECONDS)
+        except (ReadRefused, CourseNotFound, RPCError, TimeoutError):
             return None
 
     def _step_page(
