@@ -27,10 +27,12 @@ import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 from pydantic import ValidationError
 from temporalio.service import RPCError
 
 from api.forms import FormField, errors_by_field, form_fields, payload_from_form
+from api.gad7_chart import MARKERS, Gad7Score, Source, gad7_chart
 from api.models import OpenCourseRequest
 from api.problems import Problem
 from api.routes import refuse_control_characters
@@ -40,6 +42,7 @@ from application.courses import CourseNotFound, StepRejected, StepTimedOut
 from application.reads import PATIENT_REFERENCE, ReadRefused
 from course.access import BreakGlassReason
 from course.commands import STEPS, Actor, ClinicianCommand
+from course.explain import timeline_in_words
 from course.labels import choice_words
 from course.offers import offered_steps, prefill
 from course.publication import PolicyRefused
@@ -231,6 +234,8 @@ def console_router(  # noqa: PLR0915
             actor=actor,
             course=view,
             events=events,
+            # Each event's line of words, in the clinic's zone (the care team's screen only).
+            timeline=list(zip(events, timeline_in_words(events, zone), strict=True)) if events is not None else None,
             trend=gad7_trend(events) if events is not None else None,
             offered=offered_steps(view, actor.role),
             recorded=request.query_params.get("recorded"),
@@ -373,17 +378,28 @@ def _opening(errors: dict[str, str]) -> dict[str, Any]:
     return {"opening": opening_fields(), "errors": errors, "values": {}}
 
 
+# The events whose facts carry a GAD-7 score, and what each score was taken at.
+_SCORED: dict[str, Source] = {
+    "AssessmentRecorded": "assessment",
+    "DosingSessionCompleted": "dose",
+    "IntegrationSessionRecorded": "integration",
+    "MaintenanceSessionRecorded": "maintenance",
+}
+
+
 def gad7_trend(events: list[dict[str, Any]]) -> dict[str, Any]:
-    """GAD-7 scores over the course, with the points of a small inline SVG line (0-21, 21 at the top)."""
+    """GAD-7 scores over the course (when each was taken: a session's held_at, else when it was
+    recorded) and their chart as inline SVG (api/gad7_chart.py)."""
     scores = [
-        {"at": e["occurred_at"], "score": e["data"]["gad7"], "what": e["type"]}
+        Gad7Score(
+            at=datetime.fromisoformat(e["data"].get("held_at") or e["occurred_at"]),
+            score=e["data"]["gad7"],
+            source=_SCORED[e["type"]],
+        )
         for e in events
-        if isinstance(e["data"].get("gad7"), int)
+        if e["type"] in _SCORED and isinstance(e["data"].get("gad7"), int)
     ]
-    width, height, pad = 320, 120, 10
-    step = (width - 2 * pad) / max(len(scores) - 1, 1)
-    points = [
-        (round(pad + i * step, 1), round(pad + (21 - s["score"]) * (height - 2 * pad) / 21, 1))
-        for i, s in enumerate(scores)
-    ]
-    return {"scores": scores, "points": points, "width": width, "height": height}
+    scores.sort(key=lambda s: s.at)
+    rows = [{"at": s.at, "score": s.score, "what": MARKERS[s.source][1]} for s in scores]
+    # Safe to mark up: every character of the SVG is ours or a number (no free text reaches it).
+    return {"scores": rows, "svg": Markup(gad7_chart(scores)) if scores else None}  # noqa: S704

@@ -18,9 +18,10 @@ import os
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import structlog
 from pydantic import BaseModel, ValidationError
@@ -43,10 +44,12 @@ from course.commands import (
     Role,
     Withdraw,
 )
+from course.explain import timeline_in_words
 from course.provenance import BreakGlassStep
 from course.publication import MAX_POLICY_VERSION, POLICY_ON_THE_SERVER, PolicyRefused, check_name
+from course.reasons import at_time
 from course.state import Phase
-from course.view import CourseView
+from course.view import CourseView, OperationsView
 from course.wording import json_in_words, problems_in_words
 from trust.keys import NoBreakGlassKey
 from worker.settings import Settings
@@ -360,28 +363,57 @@ async def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     _no_self_declared_actor(args)
     async with _api(settings) as api:
         course = await api.status(parse_course_id(args.course_id), _reason(args))
+    _print(args, course, status_text(course, _zone(settings)))
+    return OK
+
+
+def status_text(course: CourseView | OperationsView, zone: tzinfo) -> str:
+    """The checklist as `course status` prints it; for the care team, why in words (the JSON keeps codes)."""
     patient = f" (patient {course.patient_id})" if course.patient_id else ""
     outcome = f" ({course.outcome})" if course.outcome else ""
     lines = [f"course {course.course_id}{patient}: {course.phase.value}{outcome}"]
+    if isinstance(course, CourseView):
+        lines += [f"  closed because: {words}" for words in course.close_reasons_in_words]
+        if course.hold_reason_in_words:
+            lines.append(f"  on hold: {course.hold_reason_in_words}")
+        if course.review_reasons_in_words:
+            lines.append(f"  review needed before the next dose: {'; '.join(course.review_reasons_in_words)}")
+        for deferred in course.deferred_sessions:
+            deferred_at = at_time(deferred.at, zone)
+            lines.append(f"  session {deferred.session_number} deferred {deferred_at}: {deferred.in_words}")
     lines += [
         f"  [{'x' if s.status == 'done' else ' '}] {s.name}" + (f" - {s.why}" if s.why else "") for s in course.steps
     ]
     lines.append(f"  waiting for: {', '.join(course.awaiting) or 'nothing'}")
     if course.next_due:
-        lines.append(f"  next: {course.next_due.what} at {course.next_due.at.isoformat()}")
+        lines.append(f"  next: {course.next_due.what} at {at_time(course.next_due.at, zone)}")
+    if course.next_reminder:
+        what = course.next_reminder.what.removeprefix("reminder: ")
+        lines.append(f"  next reminder: {what} at {at_time(course.next_reminder.at, zone)}")
     if isinstance(course, CourseView):
         lines.append(f"  GAD-7: baseline {course.gad7.baseline}, latest {course.gad7.latest}")
     else:
         lines.append("  (operations view: the clinical record is for the care team)")
-    _print(args, course, "\n".join(lines))
-    return OK
+    return "\n".join(lines)
+
+
+def _zone(settings: Settings) -> tzinfo:
+    """The clinic's zone (CLINIC_TIME_ZONE) for the times a person reads; UTC when it is unset or unknown."""
+    try:
+        return ZoneInfo(settings.clinic_time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
 
 
 async def cmd_events(args: argparse.Namespace, settings: Settings) -> int:
     _no_self_declared_actor(args)
     async with _api(settings) as api:
         rows = await api.events(parse_course_id(args.course_id), _reason(args))
-    text = "\n".join(f"{r['version']:>4}  {r['occurred_at']}  {r['type']}" for r in rows)
+    # Each event's facts in words after its type (the care team's terminal); --json keeps the data.
+    words = timeline_in_words(rows, _zone(settings))
+    text = "\n".join(
+        f"{r['version']:>4}  {r['occurred_at']}  {r['type']}  {line}" for r, line in zip(rows, words, strict=True)
+    )
     _print(args, rows, text)
     return OK
 

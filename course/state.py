@@ -10,6 +10,7 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from course.commands import (
+    BloodPressure,
     Condition,
     Contraindication,
     InsuranceStatus,
@@ -17,6 +18,7 @@ from course.commands import (
     Modality,
     PatientShare,
     Route,
+    Vitals,
 )
 from course.events import (
     AssessmentRecorded,
@@ -72,6 +74,17 @@ class DosingPlan(BaseModel):
     max_dose_mg_per_kg: float
 
 
+class Deferral(BaseModel):
+    """A dosing session put off at check-in: which, when, why (a code) and the reading behind it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    session_number: int
+    at: AwareDatetime
+    reason: str
+    vitals: Vitals
+
+
 class CourseState(BaseModel):
     """Everything the rules need, and nothing that cannot be rebuilt from the events."""
 
@@ -102,6 +115,9 @@ class CourseState(BaseModel):
     prior_authorization_approved: bool = False
 
     assessed: bool = False
+    # The assessment's reading: why a course closed as ineligible, in words (course/reasons.py).
+    # Defaults here and below keep older snapshots loadable.
+    assessment_blood_pressure: BloodPressure | None = None
     relative_contraindications: list[Contraindication] = []
     candidacy_confirmed: bool = False
 
@@ -120,6 +136,8 @@ class CourseState(BaseModel):
     sessions_deferred: int = 0
     last_dose_at: AwareDatetime | None = None
     review_required: bool = False
+    review_reasons: list[str] = []
+    deferrals: list[Deferral] = []
     series_completed_at: AwareDatetime | None = None
 
     integration_sessions: int = 0
@@ -218,6 +236,7 @@ def _changes(state: CourseState, event: DomainEvent, at: datetime) -> dict[str, 
         case AssessmentRecorded(contraindications=found, gad7=gad7, condition=condition):
             return {
                 "assessed": True,
+                "assessment_blood_pressure": event.blood_pressure,
                 "relative_contraindications": list(found),
                 "gad7_baseline": gad7,
                 "gad7_latest": gad7,
@@ -261,8 +280,13 @@ def _changes(state: CourseState, event: DomainEvent, at: datetime) -> dict[str, 
             return {"fired": [*state.fired, key]}
         case CheckedIn(session_number=n):
             return {"checked_in": n}
-        case DosingSessionDeferred():
-            return {"checked_in": None, "sessions_deferred": state.sessions_deferred + 1}
+        case DosingSessionDeferred(session_number=n, reason=reason, vitals=vitals):
+            deferral = Deferral(session_number=n, at=at, reason=reason, vitals=vitals)
+            return {
+                "checked_in": None,
+                "sessions_deferred": state.sessions_deferred + 1,
+                "deferrals": [*state.deferrals, deferral],
+            }
         case DosingSessionCompleted(session_number=n, gad7=gad7):
             return {
                 "checked_in": None,
@@ -273,11 +297,12 @@ def _changes(state: CourseState, event: DomainEvent, at: datetime) -> dict[str, 
                 "overdue": _clear_overdue(state, "integration"),
                 "gad7_latest": gad7 if gad7 is not None else state.gad7_latest,
             }
-        case ClinicalReviewRequired():
-            return {"review_required": True}
+        case ClinicalReviewRequired(reasons=reasons):
+            return {"review_required": True, "review_reasons": list(reasons)}
         case ClinicalReviewRecorded(new_dose_mg_per_kg=dose, new_route=route):
             return {
                 "review_required": False,
+                "review_reasons": [],
                 "current_dose_mg_per_kg": dose or state.current_dose_mg_per_kg,
                 "current_route": route or state.current_route,
             }
@@ -356,6 +381,7 @@ def _changes(state: CourseState, event: DomainEvent, at: datetime) -> dict[str, 
                 "on_hold": False,
                 "hold_clinical": False,
                 "review_required": False,
+                "review_reasons": [],
             }
     raise ValueError(f"unhandled event {event.type}")  # pragma: no cover - the union is closed
 

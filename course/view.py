@@ -9,9 +9,10 @@ from pydantic import BaseModel, ConfigDict
 
 from course.commands import PatientShare
 from course.policy import PolicyRef
+from course.reasons import Facts, reason_in_words, reasons_in_words
 from course.rules import PREPARATION_STEPS, missing_clearance, missing_preparation
 from course.state import CourseState, Phase
-from course.timing import next_due
+from course.timing import next_due, pending
 
 
 class _View(BaseModel):
@@ -32,6 +33,15 @@ class SessionCount(_View):
 class NextDue(_View):
     what: str
     at: datetime
+
+
+class DeferredSession(_View):
+    """A session put off at check-in, with its reason as a code and in words."""
+
+    session_number: int
+    at: datetime
+    reason: str
+    in_words: str
 
 
 class Flags(_View):
@@ -77,6 +87,14 @@ class CourseView(_View):
     policy: PolicyRef | None = None
     # Set by the workflow while it cannot record a fact it decided on its own (a reason code).
     attention: str | None = None
+    # Why, in words, for the care team (course/reasons.py): they name readings, so the operations
+    # view has none of them. Defaults: a worker of the previous version sends a view without them.
+    close_reasons_in_words: list[str] = []
+    deferred_sessions: list[DeferredSession] = []
+    review_reasons_in_words: list[str] = []
+    hold_reason_in_words: str | None = None
+    # The next reminder the course will send (next_due may be a deadline or an overdue flag).
+    next_reminder: NextDue | None = None
 
 
 class OperationsView(_View):
@@ -102,6 +120,7 @@ class OperationsView(_View):
     therapist_id: str | None
     version: int
     attention: str | None = None
+    next_reminder: NextDue | None = None
 
 
 def operations_view(course: CourseView) -> OperationsView:
@@ -135,8 +154,17 @@ def awaiting(state: CourseState) -> list[str]:
             return ["maintenance-session"]
 
 
+def _assessment_step(state: CourseState) -> StepStatus:
+    if state.candidacy_confirmed:
+        return StepStatus(name="assessment", status="done")
+    if state.assessed and state.outcome == "ineligible":
+        # Done, and its outcome ended the course; the reasons in words are the care team's.
+        return StepStatus(name="assessment", status="done", why="ineligible")
+    return StepStatus(name="assessment", status="pending")
+
+
 def _steps(state: CourseState) -> list[StepStatus]:
-    steps = [StepStatus(name="assessment", status="done" if state.candidacy_confirmed else "pending")]
+    steps = [_assessment_step(state)]
     clearance = missing_clearance(state)
     steps.append(
         StepStatus(
@@ -186,7 +214,9 @@ def _steps(state: CourseState) -> list[StepStatus]:
 
 def view(state: CourseState, now: datetime) -> CourseView:
     due = next_due(state, now)
+    reminder = next((item for item in pending(state, now) if item.kind == "reminder"), None)
     baseline, latest = state.gad7_baseline, state.gad7_latest
+    facts = Facts(policy=state.policy, reading=state.assessment_blood_pressure)
     return CourseView(
         course_id=str(state.course_id),
         patient_id=state.patient_id,
@@ -221,6 +251,19 @@ def view(state: CourseState, now: datetime) -> CourseView:
         therapist_id=state.therapist_id,
         version=state.version,
         policy=state.policy_ref,
+        close_reasons_in_words=reasons_in_words(state.close_reasons, facts),
+        deferred_sessions=[
+            DeferredSession(
+                session_number=d.session_number,
+                at=d.at,
+                reason=d.reason,
+                in_words=reason_in_words(d.reason, Facts(policy=state.policy, reading=d.vitals)),
+            )
+            for d in state.deferrals
+        ],
+        review_reasons_in_words=reasons_in_words(state.review_reasons, facts),
+        hold_reason_in_words=reason_in_words(state.hold_reason, facts) if state.on_hold and state.hold_reason else None,
+        next_reminder=NextDue(what=reminder.summary, at=reminder.at) if reminder else None,
     )
 
 

@@ -174,3 +174,29 @@ async def test_a_nurse_reads_words_prefilled_sessions_and_the_clinics_zone_on_th
         schedule = (await http.get(f"/console/courses/{course}/steps/schedule-session")).text
         assert re.search(r'Scheduled time <span class="zone">\(America/New_York\)</span>', schedule)
         assert _value_of(schedule, "session_number") == "1"
+
+
+async def test_an_ineligible_course_says_why_in_words_and_shows_its_assessment_done(clinic: Clinic) -> None:
+    """Given a prescriber's assessment with a blood pressure over the policy's 160/100, the course
+    closes ineligible; its page says so in words, with the reading, and the assessment is done."""
+    course = await clinic.open()
+    high = ASSESSMENT | {"blood_pressure": {"systolic": 170, "diastolic": 105}}
+    assert (await clinic.step(course, "assessment", Role.PRESCRIBER, high)).status_code == 200
+    await _sign_in(clinic, Role.PRESCRIBER)
+    page = await clinic.http.get(f"/console/courses/{course}")
+    assert page.status_code == 200
+    assert "closed (ineligible)" in page.text
+    assert "<li>blood pressure 170/105 is at or above 160/100</li>" in page.text
+    assert re.search(r'class="done"><td>✔ assessment</td>\s*<td>done: ineligible</td>', page.text), page.text
+    # The timeline: each event's facts in words, times in the clinic's zone, and who.
+    assert "Assessment: blood pressure 170/105, heart rate 72; no contraindications;" in page.text
+    assert "Course closed (ineligible): blood pressure 170/105 is at or above 160/100" in page.text
+    assert "When (UTC)" in page.text and "dr-api (prescriber)" in page.text
+    # The baseline score is charted server-side, and the page stays script-free.
+    assert "<svg" in page.text and "GAD-7 score (0-21)" in page.text and "<script" not in page.text
+    assert "script-src 'none'" in page.headers["content-security-policy"]
+
+    await _sign_in(clinic, Role.OPERATIONS)
+    ops = await clinic.http.get(f"/console/courses/{course}")
+    assert ops.status_code == 200 and "closed (ineligible)" in ops.text
+    assert "170/105" not in ops.text and "blood pressure" not in ops.text  # operations keep the code

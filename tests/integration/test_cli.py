@@ -425,3 +425,43 @@ async def test_courses_are_found_by_the_patient_reference_among_those_the_reader
     assert nothing.code == 0 and "no course of no-such-patient that you read" in nothing.out
     bad = await cli("find", "pt 1; drop", member="dr-ames")
     assert bad.code == 2, bad.err
+
+
+async def test_course_status_says_why_an_ineligible_course_closed_and_events_say_each_fact(cli: Cli) -> None:
+    """Given an assessment with a blood pressure of 170/105 (the policy's limit is 160/100), when the
+    prescriber asks for the course's status, then it says why in words and the assessment is done;
+    `--json` keeps the codes, and `course events` prints each event's facts after its type."""
+    course = await _opened(cli, "pt-cli-why")
+    high = story.assessment(blood_pressure={"systolic": 170, "diastolic": 105})
+    assert (await cli("record", course, "assessment", "--data", cli.payload("high", high))).code == 0
+
+    status = await cli("status", course, member="dr-ames")
+    assert status.code == 0, status.err
+    lines = status.out.splitlines()
+    assert lines[0] == f"course {course} (patient pt-cli-why): closed (ineligible)"
+    assert "  closed because: blood pressure 170/105 is at or above 160/100" in lines
+    assert "  [x] assessment - ineligible" in lines
+    as_json = (await cli("status", course, "--json", member="dr-ames")).json()
+    assert as_json["close_reasons"] == ["bp_above_threshold"] and as_json["outcome"] == "ineligible"
+
+    events = await cli("events", course, member="dr-ames")
+    assert events.code == 0, events.err
+    closed = events.out.splitlines()[-1]
+    assert closed.endswith("CourseClosed  Course closed (ineligible): blood pressure 170/105 is at or above 160/100")
+    assert "  AssessmentRecorded  Assessment: blood pressure 170/105, heart rate 72;" in events.out
+    stream = (await cli("events", course, "--json", member="dr-ames")).json()
+    assert stream[-1]["data"]["reasons"] == ["bp_above_threshold"]  # the JSON keeps the codes
+
+    ops = await cli("status", course, role="operations")
+    assert ops.code == 0 and "170/105" not in ops.out and "closed (ineligible)" in ops.out
+
+
+async def test_course_status_names_the_next_reminder_with_its_zone(cli: Cli) -> None:
+    course = await _opened(cli, "pt-cli-next")
+    zoned = Cli({**cli.environ, "CLINIC_TIME_ZONE": "Europe/Berlin"}, cli.tmp, cli.tokens)
+    status = await zoned("status", course, member="dr-ames")
+    assert status.code == 0, status.err
+    reminder = next(line for line in status.out.splitlines() if line.startswith("  next reminder: "))
+    assert reminder.startswith("  next reminder: ") and reminder.endswith(" Europe/Berlin")
+    utc = await cli("status", course, member="dr-ames")
+    assert any(line.startswith("  next reminder: ") and line.endswith(" UTC") for line in utc.out.splitlines())
