@@ -108,6 +108,22 @@ TEMPLATES: dict[str, Template] = {
     "integration_gap": _staff(
         "no recent integration session", "No integration session has been recorded recently (as of {due})."
     ),
+    # After a dose (course/phases/monitoring.py): the nurse on duty and the prescriber.
+    "monitoring_recheck_late": _staff(
+        "blood pressure recheck late",
+        "The blood pressure recheck of the patient in monitoring after dosing {session} was due at {when} "
+        "and is not recorded. Take and record a reading now.",
+    ),
+    "monitoring_review": _staff(
+        "review needed during monitoring",
+        "A reading after dosing {session} needs a prescriber's review (blood pressure high twice in a row, or "
+        "a severe side effect). See the chair-side board.",
+    ),
+    "monitoring_escalation": _staff(
+        "patient not discharged",
+        "The patient dosed in {session} has not been discharged {due} after the dose was given at {when}. "
+        "A prescriber should see them.",
+    ),
     # Operations.
     "clearance_pending": _staff(
         "insurance verification waiting",

@@ -371,6 +371,62 @@ class RecordMaintenanceSession(_Payload):
     gad7: Gad7 | None = Field(None, title="GAD-7 score", description=_GAD7 + "; leave empty if not taken")
 
 
+class SedationScale(StrEnum):
+    # Modified Observer's Assessment of Alertness/Sedation: 0 (unresponsive) to 5 (alert).
+    MOAAS = "moaas"
+
+
+class Dissociation(StrEnum):
+    PRESENT = "present"
+    RESOLVED = "resolved"
+
+
+class Sedation(_Payload):
+    """A score on a named scale: the scale travels with the number (a 5 means nothing alone)."""
+
+    scale: SedationScale = Field(SedationScale.MOAAS, title="Sedation scale")
+    score: int = Field(ge=0, le=5, title="Sedation score", description="MOAA/S: 0 unresponsive to 5 fully alert")
+
+
+class AdministerDose(_Payload):
+    """The dose given, for a course whose policy monitors the patient afterwards: starts the clock."""
+
+    step: Literal["dose-administered"] = "dose-administered"
+    session_number: SessionNumber = Field(title="Session number", description=_SESSION)
+    route: Route = Field(title="Route", description="How the ketamine was given")
+    dose_mg_per_kg: DoseMgPerKg = Field(title="Dose", description=_MG_PER_KG + ", as given")
+    given_at: UtcDatetime = Field(title="Time given", description="When the dose was given: the monitoring starts")
+
+
+class RecordMonitoringReading(_Payload):
+    step: Literal["monitoring-reading"] = "monitoring-reading"
+    session_number: SessionNumber = Field(title="Session number", description=_SESSION)
+    taken_at: UtcDatetime = Field(title="Time taken")
+    blood_pressure: BloodPressure = Field(title="Blood pressure")
+    heart_rate: int = Field(ge=20, le=250, title="Heart rate", description=_BPM)
+    spo2: int = Field(ge=50, le=100, title="Oxygen saturation", description="SpO2 by pulse oximetry, %")
+    sedation: Sedation = Field(title="Sedation")
+    dissociation: Dissociation = Field(title="Dissociation", description="Still present, or resolved")
+    side_effects: list[SideEffect] = Field(
+        [], max_length=MAX_SIDE_EFFECTS, title="Side effects", description="Each side effect now, with its severity"
+    )
+
+
+class RecordDischarge(_Payload):
+    step: Literal["discharge"] = "discharge"
+    session_number: SessionNumber = Field(title="Session number", description=_SESSION)
+    discharged_at: UtcDatetime = Field(title="Time of discharge")
+    # Who takes the patient home (they must not drive until the next day): a person, not an id.
+    collected_by: str = Field(
+        min_length=1, max_length=200, title="Collected by", description="The adult who takes the patient home"
+    )
+    relationship: str = Field(min_length=1, max_length=64, title="Relationship", description="e.g. spouse, friend")
+    patient_response: PatientResponse = Field(
+        title="Patient response", description="How the patient is compared with before the session"
+    )
+    gad7: Gad7 | None = Field(None, title="GAD-7 score", description=_GAD7 + "; leave empty if not taken")
+
+
 class PlaceHold(_Payload):
     step: Literal["hold"] = "hold"
     reason: ReasonCode = Field(title="Reason code", description=_REASON_CODE)
@@ -409,6 +465,9 @@ ClinicianCommand = Annotated[
     | ScheduleSession
     | CheckIn
     | RecordDosingSession
+    | AdministerDose
+    | RecordMonitoringReading
+    | RecordDischarge
     | RecordClinicalReview
     | RecordIntegrationSession
     | RecordMaintenancePlan
@@ -434,6 +493,9 @@ STEPS: dict[str, type[_Payload]] = {
         ScheduleSession,
         CheckIn,
         RecordDosingSession,
+        AdministerDose,
+        RecordMonitoringReading,
+        RecordDischarge,
         RecordClinicalReview,
         RecordIntegrationSession,
         RecordMaintenancePlan,

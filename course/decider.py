@@ -10,6 +10,7 @@ from datetime import datetime
 
 from course.commands import (
     Actor,
+    AdministerDose,
     CheckIn,
     Command,
     PlaceHold,
@@ -17,6 +18,7 @@ from course.commands import (
     RecordAssessment,
     RecordClinicalReview,
     RecordConsent,
+    RecordDischarge,
     RecordDosingPlan,
     RecordDosingSession,
     RecordEligibility,
@@ -25,6 +27,7 @@ from course.commands import (
     RecordIntentions,
     RecordMaintenancePlan,
     RecordMaintenanceSession,
+    RecordMonitoringReading,
     RecordOrientation,
     RecordPriorAuthorization,
     RecordSupportPerson,
@@ -45,7 +48,7 @@ from course.events import (
     MaintenanceOverdue,
     ReminderSent,
 )
-from course.phases import assessment, dosing, integration, maintenance, preparation
+from course.phases import assessment, dosing, integration, maintenance, monitoring, preparation
 from course.rules import (
     CLINICAL_ROLES,
     clinical_hold_refusal,
@@ -86,7 +89,7 @@ def decide(
     if refusal is not None:
         raise RuleViolation("role_not_permitted", refusal)
     events = _decide_step(state, command, actor, now)
-    if session_window and isinstance(command, CheckIn | RecordDosingSession):
+    if session_window and isinstance(command, CheckIn | RecordDosingSession | AdministerDose):
         # After the step's own rules: "already checked in" or "on hold" says more than "too early".
         dosing.not_before_the_session(state, command, now)
     return preparation.then_prepared(state, events, now)
@@ -116,6 +119,12 @@ def _decide_step(state: CourseState, command: Command, actor: Actor, now: dateti
             return dosing.check_in(state, command)
         case RecordDosingSession():
             return dosing.dose(state, command)
+        case AdministerDose():
+            return monitoring.administer(state, command, now)
+        case RecordMonitoringReading():
+            return monitoring.record_reading(state, command, now)
+        case RecordDischarge():
+            return monitoring.discharge(state, command, now)
         case RecordClinicalReview():
             return dosing.review(state, command)
         case RecordIntegrationSession():
@@ -167,6 +176,19 @@ def _tick(state: CourseState, now: datetime) -> list[DomainEvent]:
                         purpose="maintenance_overdue",
                         recipient="patient",
                         due_at=item.at,
+                        subject_at=item.subject_at,
+                    ),
+                ]
+            case "monitoring_late" | "monitoring_escalation":
+                # The course is flagged (Overdue) until a reading or the discharge answers it.
+                events += [
+                    FollowUpOverdue(key=item.key, what=item.purpose, due_at=item.at),
+                    ReminderSent(
+                        key=item.key,
+                        purpose=item.purpose,
+                        recipient=item.recipient,
+                        due_at=item.at,
+                        session_number=item.session_number,
                         subject_at=item.subject_at,
                     ),
                 ]

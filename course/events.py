@@ -13,6 +13,7 @@ from course.commands import (
     BloodPressure,
     Condition,
     Contraindication,
+    Dissociation,
     InsuranceStatus,
     MaintenanceKind,
     Modality,
@@ -20,6 +21,7 @@ from course.commands import (
     PatientShare,
     ReviewDecision,
     Route,
+    Sedation,
     SideEffect,
     UtcDatetime,
     Vitals,
@@ -147,6 +149,39 @@ class CheckedIn(_Event):
     vitals: Vitals
 
 
+class DoseAdministered(_Event):
+    """The dose given, in a course that monitors the patient afterwards: the monitoring starts."""
+
+    type: Literal["DoseAdministered"] = "DoseAdministered"
+    session_number: int
+    route: Route
+    dose_mg_per_kg: float
+    given_at: UtcDatetime
+
+
+class MonitoringReadingRecorded(_Event):
+    type: Literal["MonitoringReadingRecorded"] = "MonitoringReadingRecorded"
+    session_number: int
+    taken_at: UtcDatetime
+    blood_pressure: BloodPressure
+    heart_rate: int
+    spo2: int
+    sedation: Sedation
+    dissociation: Dissociation
+    side_effects: list[SideEffect] = []
+
+
+class PatientDischarged(_Event):
+    """Safe to leave, and who took the patient home; the session's DosingSessionCompleted follows."""
+
+    type: Literal["PatientDischarged"] = "PatientDischarged"
+    session_number: int
+    discharged_at: UtcDatetime
+    collected_by: str
+    relationship: str
+    minutes_observed: int
+
+
 class DosingSessionDeferred(_Event):
     type: Literal["DosingSessionDeferred"] = "DosingSessionDeferred"
     session_number: int
@@ -260,6 +295,9 @@ DomainEvent = Annotated[
     | SessionScheduled
     | ReminderSent
     | CheckedIn
+    | DoseAdministered
+    | MonitoringReadingRecorded
+    | PatientDischarged
     | DosingSessionCompleted
     | DosingSessionDeferred
     | ClinicalReviewRequired

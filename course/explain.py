@@ -29,6 +29,7 @@ from course.events import (
     CourseClosed,
     CourseOpened,
     DomainEvent,
+    DoseAdministered,
     DosingPlanRecorded,
     DosingSeriesCompleted,
     DosingSessionCompleted,
@@ -43,7 +44,9 @@ from course.events import (
     MaintenanceOverdue,
     MaintenancePlanRecorded,
     MaintenanceSessionRecorded,
+    MonitoringReadingRecorded,
     OrientationRecorded,
+    PatientDischarged,
     PreparationCompleted,
     PriorAuthorizationRecorded,
     ReminderSent,
@@ -184,6 +187,28 @@ def _sentence(event: DomainEvent, facts: Facts) -> str:  # noqa: PLR0915 - one a
             return f"Reminder sent to {RECIPIENTS[event.recipient]}: {about}"
         case CheckedIn():
             return f"Session {event.session_number} check-in: {vitals_in_words(event.vitals)}"
+        case DoseAdministered():
+            given = dose_in_words(event.route, event.dose_mg_per_kg)
+            when = at_time(event.given_at, zone)
+            return f"Session {event.session_number} dose given: {given} at {when}; monitoring started"
+        case MonitoringReadingRecorded():
+            bp = event.blood_pressure
+            parts = [
+                f"Session {event.session_number} reading at {at_time(event.taken_at, zone)}: "
+                f"{bp.systolic}/{bp.diastolic}",
+                f"heart rate {event.heart_rate}",
+                f"SpO2 {event.spo2}%",
+                f"sedation {event.sedation.score}/5 (MOAA/S)",
+                "dissociation resolved" if event.dissociation.value == "resolved" else "dissociation still present",
+            ]
+            if event.side_effects:
+                parts.append(side_effects_in_words(event.side_effects))
+            return "; ".join(parts)
+        case PatientDischarged():
+            return (
+                f"Session {event.session_number}: discharged at {at_time(event.discharged_at, zone)} after "
+                f"{event.minutes_observed} minutes, collected by their {event.relationship}"
+            )
         case DosingSessionDeferred():
             why = reason_in_words(event.reason, replace(facts, reading=event.vitals))
             return f"Session {event.session_number} deferred: {why} (heart rate {event.vitals.heart_rate})"

@@ -14,11 +14,13 @@ from course.access import BreakGlassReason
 from course.commands import (
     Condition,
     Contraindication,
+    Dissociation,
     MaintenanceKind,
     Modality,
     PatientResponse,
     ReviewDecision,
     Route,
+    SedationScale,
     Severity,
     SideEffectKind,
 )
@@ -88,6 +90,15 @@ BREAK_GLASS: Mapping[BreakGlassReason, str] = {
     BreakGlassReason.PATIENT_REQUEST: "The patient asked",
 }
 
+SEDATION_SCALE: Mapping[SedationScale, str] = {
+    SedationScale.MOAAS: "MOAA/S (Modified Observer's Assessment of Alertness/Sedation)",
+}
+
+DISSOCIATION: Mapping[Dissociation, str] = {
+    Dissociation.PRESENT: "Still present",
+    Dissociation.RESOLVED: "Resolved",
+}
+
 # Keyed by the enum's name, which is also its name in a JSON schema's `$defs`.
 CHOICES: Mapping[str, Mapping[str, str]] = {
     enum.__name__: {member.value: words for member, words in table.items()}
@@ -102,6 +113,8 @@ CHOICES: Mapping[str, Mapping[str, str]] = {
         (MaintenanceKind, MAINTENANCE),
         (ReviewDecision, REVIEW_DECISION),
         (BreakGlassReason, BREAK_GLASS),
+        (SedationScale, SEDATION_SCALE),
+        (Dissociation, DISSOCIATION),
     )
 }
 

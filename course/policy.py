@@ -172,6 +172,10 @@ class CoursePolicy(BaseModel):
     # Seconds per "maintenance day": lets a benchmark or demo run a 90-day interval in minutes.
     # The clinic never sets it; it exists so interval_days stays the clinical unit everywhere.
     day_length: Duration = timedelta(days=1)
+    # The hours after a dose (course/phases/monitoring.py). None: the dose is one `dosing-session`
+    # step, as for every course before monitoring existed; a clinic turns it on by publishing a
+    # policy with `"monitoring": {}` (the defaults) or its own values.
+    monitoring: MonitoringPolicy | None = None
     # Check-in and the dose are refused earlier than this before the session's scheduled time: a
     # step recorded hours early is a wrong course, a wrong session number or a wrong clock.
     session_opens_before: Duration = timedelta(hours=2)

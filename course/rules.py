@@ -14,6 +14,7 @@ from course.commands import (
     Role,
     Severity,
 )
+from course.events import DosingSessionCompleted
 from course.policy import BloodPressureThreshold
 from course.state import CourseState
 
@@ -42,6 +43,9 @@ STEP_ROLES: dict[str, frozenset[Role]] = {
     "schedule-session": ALL_ROLES,
     "check-in": frozenset({Role.PRESCRIBER, Role.NURSE}),
     "dosing-session": frozenset({Role.PRESCRIBER, Role.NURSE}),
+    "dose-administered": frozenset({Role.PRESCRIBER, Role.NURSE}),
+    "monitoring-reading": frozenset({Role.PRESCRIBER, Role.NURSE}),
+    "discharge": frozenset({Role.PRESCRIBER, Role.NURSE}),
     "clinical-review": frozenset({Role.PRESCRIBER}),
     "integration-session": frozenset({Role.THERAPIST, Role.PRESCRIBER}),
     "maintenance-plan": frozenset({Role.PRESCRIBER, Role.THERAPIST}),
@@ -108,7 +112,7 @@ def maintenance_already_recorded(state: CourseState, held_at: datetime) -> bool:
     return held_at in state.maintenance_sessions_held
 
 
-def review_reasons(session: RecordDosingSession) -> list[str]:
+def review_reasons(session: RecordDosingSession | DosingSessionCompleted) -> list[str]:
     """A worse patient or a severe side effect means a prescriber looks before the next dose."""
     reasons = []
     if session.patient_response is PatientResponse.WORSE:

@@ -31,6 +31,7 @@ from course.events import (
     CourseClosed,
     CourseOpened,
     DomainEvent,
+    DoseAdministered,
     DosingPlanRecorded,
     DosingSeriesCompleted,
     DosingSessionCompleted,
@@ -46,13 +47,16 @@ from course.events import (
     MaintenanceOverdue,
     MaintenancePlanRecorded,
     MaintenanceSessionRecorded,
+    MonitoringReadingRecorded,
     OrientationRecorded,
+    PatientDischarged,
     PreparationCompleted,
     PriorAuthorizationRecorded,
     ReminderSent,
     SessionScheduled,
     SupportPersonRecorded,
 )
+from course.monitored import MonitoredSession, Reading
 from course.policy import CoursePolicy, PolicyRef
 
 
@@ -132,6 +136,8 @@ class CourseState(BaseModel):
     current_dose_mg_per_kg: float | None = None
     scheduled: dict[int, AwareDatetime] = {}
     checked_in: int | None = None
+    # The session being monitored after its dose (courses whose policy monitors), until discharge.
+    monitoring: MonitoredSession | None = None
     sessions_completed: int = 0
     sessions_deferred: int = 0
     last_dose_at: AwareDatetime | None = None
@@ -280,6 +286,30 @@ def _changes(state: CourseState, event: DomainEvent, at: datetime) -> dict[str, 
             return {"fired": [*state.fired, key]}
         case CheckedIn(session_number=n):
             return {"checked_in": n}
+        case DoseAdministered(session_number=n, route=route, dose_mg_per_kg=dose, given_at=given):
+            return {
+                "monitoring": MonitoredSession(session_number=n, route=route.value, dose_mg_per_kg=dose, given_at=given)
+            }
+        case MonitoringReadingRecorded():
+            assert state.monitoring is not None
+            reading = Reading(
+                taken_at=event.taken_at,
+                blood_pressure=event.blood_pressure,
+                heart_rate=event.heart_rate,
+                spo2=event.spo2,
+                sedation_scale=event.sedation.scale,
+                sedation_score=event.sedation.score,
+                dissociation=event.dissociation,
+                side_effects=list(event.side_effects),
+            )
+            readings = sorted([*state.monitoring.readings, reading], key=lambda r: r.taken_at)
+            prefix = f"monitoring-{event.session_number}-recheck"
+            return {
+                "monitoring": state.monitoring.model_copy(update={"readings": readings}),
+                "overdue": _clear_overdue(state, prefix),
+            }
+        case PatientDischarged():
+            return {"monitoring": None, "overdue": _clear_overdue(state, "monitoring-")}
         case DosingSessionDeferred(session_number=n, reason=reason, vitals=vitals):
             deferral = Deferral(session_number=n, at=at, reason=reason, vitals=vitals)
             return {

@@ -12,13 +12,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from course.phases.monitoring import escalation_at, late_at
 from course.rules import missing_clearance
 from course.state import CourseState, Phase
 
 # A key ends in the time it is about (`session-1-reminder-2026-12-01T09:00:00+00:00`).
 _KEYED_TIME = re.compile(r"^(?P<head>.+?-)(?P<at>\d{4}-\d{2}-\d{2}T[0-9:.]+(?:Z|[+-]\d{2}:\d{2}(?::[0-9.]+)?))$")
 
-DueKind = Literal["reminder", "overdue", "lapse", "maintenance_overdue"]
+DueKind = Literal["reminder", "overdue", "lapse", "maintenance_overdue", "monitoring_late", "monitoring_escalation"]
 Recipient = Literal["patient", "clinician", "therapist", "operations"]
 
 
@@ -203,19 +204,60 @@ def _clearance_items(state: CourseState) -> list[DueItem]:
     ]
 
 
+def _monitoring_items(state: CourseState) -> list[DueItem]:
+    """The clocks on a patient in the chair: a late recheck (the nurse on duty is told) and not
+    discharged after `escalate_after` (the prescriber is told). A reading moves the first on; the
+    discharge ends both."""
+    session, policy = state.monitoring, state.policy.monitoring
+    if session is None or policy is None:
+        return []
+    n, items = session.session_number, []
+    late = late_at(session, policy)
+    if late is not None:
+        due = late - policy.late_after
+        items.append(
+            DueItem(
+                key=f"monitoring-{n}-recheck-late-{_stamp(due)}",
+                at=late,
+                kind="monitoring_late",
+                purpose="monitoring_recheck_late",
+                recipient="operations",
+                session_number=n,
+                subject_at=due,
+                summary=f"monitoring: blood pressure recheck of session {n} due {due:%H:%M} UTC",
+            )
+        )
+    items.append(
+        DueItem(
+            key=f"monitoring-{n}-escalation",
+            at=escalation_at(session, policy),
+            kind="monitoring_escalation",
+            purpose="monitoring_escalation",
+            recipient="clinician",
+            session_number=n,
+            subject_at=session.given_at,
+            summary=f"monitoring: session {n} not discharged by {escalation_at(session, policy):%H:%M} UTC",
+        )
+    )
+    return items
+
+
 def pending(state: CourseState, now: datetime) -> list[DueItem]:
-    """Items not yet fired, earliest first. A course on hold waits for nothing."""
-    if state.terminal or state.on_hold:
+    """Items not yet fired, earliest first. A course on hold waits for nothing but the clocks on a
+    patient in the chair, which no hold pauses."""
+    if state.terminal:
         return []
     # Canonical: a course whose times were stored with a caller's offset fired keys carrying it.
     fired = {canonical_key(key) for key in state.fired}
-    items = [
-        *_phase_items(state),
-        *_clearance_items(state),
-        *_session_items(state, now),
-        *_integration_items(state),
-        *_maintenance_items(state),
-    ]
+    items = _monitoring_items(state)
+    if not state.on_hold:
+        items += [
+            *_phase_items(state),
+            *_clearance_items(state),
+            *_session_items(state, now),
+            *_integration_items(state),
+            *_maintenance_items(state),
+        ]
     return sorted((i for i in items if i.key not in fired), key=lambda i: (i.at, i.key))
 
 

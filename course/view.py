@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from course.commands import PatientShare
 from course.policy import PolicyRef
@@ -79,7 +79,8 @@ class CourseView(_View):
     route: str | None
     # The dose the next session is planned at: the plan's starting dose, or a review's new one.
     # A default: a worker that predates it answers without it.
-    dose_mg_per_kg: float | None = None
+    # A dose is finite (the plan bounds it): JSON has no infinity, so a view must not hold one.
+    dose_mg_per_kg: float | None = Field(None, allow_inf_nan=False)
     clinician_id: str
     therapist_id: str | None
     version: int
@@ -143,8 +144,12 @@ def awaiting(state: CourseState) -> list[str]:
         case Phase.PREPARATION:
             return [*missing_preparation(state), *money]
         case Phase.DOSING:
-            step = "dosing-session" if state.checked_in is not None else "check-in"
             follow_up = [] if state.integration_since_last_dose else ["integration-session"]
+            if state.monitoring is not None:  # a patient in the chair after the dose
+                return ["monitoring-reading", "discharge", *follow_up]
+            if state.checked_in is None:
+                return ["check-in", *follow_up]
+            step = "dose-administered" if state.policy.monitoring is not None else "dosing-session"
             return [step, *follow_up]
         case Phase.INTEGRATION:
             if state.post_series_integration_sessions == 0:

@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from course.commands import CheckIn, RecordClinicalReview, RecordDosingSession, ReviewDecision, ScheduleSession
+from course.commands import (
+    AdministerDose,
+    CheckIn,
+    RecordClinicalReview,
+    RecordDosingSession,
+    ReviewDecision,
+    Route,
+    ScheduleSession,
+)
 from course.errors import RuleViolation, require
 from course.events import (
     CheckedIn,
@@ -36,7 +44,9 @@ def schedule(state: CourseState, command: ScheduleSession, now: datetime) -> lis
     return [SessionScheduled(session_number=n, scheduled_at=when)]
 
 
-def not_before_the_session(state: CourseState, command: CheckIn | RecordDosingSession, now: datetime) -> None:
+def not_before_the_session(
+    state: CourseState, command: CheckIn | RecordDosingSession | AdministerDose, now: datetime
+) -> None:
     """A check-in or a dose hours before the session's time is a wrong course, session or clock."""
     scheduled = state.scheduled.get(command.session_number)
     if scheduled is None:
@@ -103,16 +113,34 @@ def dose(state: CourseState, command: RecordDosingSession) -> list[DomainEvent]:
         "not_checked_in",
         f"Check the patient in (pre-dose vitals, ride home) before recording session {n}.",
     )
+    within_plan(state, command.route, command.dose_mg_per_kg)
+    if state.policy.monitoring is not None:
+        raise RuleViolation(
+            "monitoring_required",
+            "This course monitors the patient after the dose: record dose-administered when it is given, "
+            "then readings, then discharge.",
+        )
+    return completed(state, DosingSessionCompleted(**command.model_dump(exclude={"step"})))
+
+
+def within_plan(state: CourseState, route: Route, dose_mg_per_kg: float) -> None:
     assert state.plan is not None and state.current_route is not None
     require(
-        command.route == state.current_route,
+        route == state.current_route,
         "route_mismatch",
-        f"The plan's route is {state.current_route.value}, not {command.route.value}.",
+        f"The plan's route is {state.current_route.value}, not {route.value}.",
     )
     limit = state.plan.max_dose_mg_per_kg
-    require(command.dose_mg_per_kg <= limit, "dose_above_limit", f"The dose exceeds the plan's limit of {limit} mg/kg.")
-    events: list[DomainEvent] = [DosingSessionCompleted(**command.model_dump(exclude={"step"}))]
-    reasons = review_reasons(command)
+    require(dose_mg_per_kg <= limit, "dose_above_limit", f"The dose exceeds the plan's limit of {limit} mg/kg.")
+
+
+def completed(state: CourseState, session: DosingSessionCompleted) -> list[DomainEvent]:
+    """A session done, one step (dosing-session) or at discharge: a review when its response or
+    side effects ask for one, and the series' end after the last planned session."""
+    assert state.plan is not None
+    n = session.session_number
+    events: list[DomainEvent] = [session]
+    reasons = review_reasons(session)
     if reasons:
         events.append(ClinicalReviewRequired(session_number=n, reasons=reasons))
     if n >= state.plan.planned_sessions:

@@ -5,62 +5,41 @@ taken since) and the clinic's `MonitoringPolicy`. What stops a discharge is `dis
 in the order a nurse would check: time observed, a recent reading, blood pressure, sedation,
 dissociation, oxygen, and the ride home.
 
-Not wired yet: the steps that record a dose, readings and a discharge, their events, the durable
-clocks and the chair-side board come next (issue 18); these rules are what they will call.
+The steps `dose-administered`, `monitoring-reading` and `discharge` (for courses whose policy has
+`monitoring`) are decided here; the clocks are in course/timing.py.
 """
 
 from __future__ import annotations
 
 import math
 from datetime import datetime, timedelta
-from enum import StrEnum
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
-
-from course.commands import BloodPressure, Severity, SideEffect
-from course.errors import RuleViolation
-from course.phases.common import spoken
+from course.commands import (
+    AdministerDose,
+    Dissociation,
+    RecordDischarge,
+    RecordMonitoringReading,
+    Route,
+    Severity,
+    SideEffect,
+    Vitals,
+)
+from course.errors import RuleViolation, require
+from course.events import (
+    ClinicalReviewRequired,
+    DomainEvent,
+    DoseAdministered,
+    DosingSessionCompleted,
+    MonitoringReadingRecorded,
+    PatientDischarged,
+    ReminderSent,
+)
+from course.monitored import MonitoredSession, Reading
+from course.phases import dosing
+from course.phases.common import CLOCK_SKEW, spoken
 from course.policy import MonitoringPolicy
 from course.rules import at_or_above
-
-
-class SedationScale(StrEnum):
-    MOAAS = "moaas"  # Modified Observer's Assessment of Alertness/Sedation, 0 (unresponsive) to 5 (alert)
-
-
-class Dissociation(StrEnum):
-    PRESENT = "present"
-    RESOLVED = "resolved"
-
-
-class Reading(BaseModel):
-    """One set of observations in the chair."""
-
-    model_config = ConfigDict(frozen=True)
-
-    taken_at: AwareDatetime
-    blood_pressure: BloodPressure
-    heart_rate: int = Field(ge=20, le=250)
-    spo2: int = Field(ge=50, le=100)
-    sedation_scale: SedationScale = SedationScale.MOAAS
-    sedation_score: int = Field(ge=0, le=5)
-    dissociation: Dissociation
-    side_effects: list[SideEffect] = Field([], max_length=12)
-
-
-class MonitoredSession(BaseModel):
-    """A dose given and what has been observed since; folded from the session's events."""
-
-    model_config = ConfigDict(frozen=True)
-
-    session_number: int
-    route: str
-    given_at: AwareDatetime
-    readings: tuple[Reading, ...] = ()
-
-    @property
-    def last(self) -> Reading | None:
-        return self.readings[-1] if self.readings else None
+from course.state import CourseState
 
 
 def discharge_refusal(
@@ -145,3 +124,133 @@ def review_reasons(session: MonitoredSession, policy: MonitoringPolicy) -> list[
 
 def minutes_since(moment: datetime, now: datetime) -> int:
     return max(0, int((now - moment) / timedelta(minutes=1)))
+
+
+def _monitored(state: CourseState, step: str, session_number: int) -> tuple[MonitoredSession, MonitoringPolicy]:
+    policy = state.policy.monitoring
+    if policy is None:
+        raise RuleViolation(
+            "monitoring_not_in_policy",
+            f"This course's policy does not monitor after the dose: record the dose as one dosing-session, "
+            f"not '{step}'.",
+        )
+    session = state.monitoring
+    require(
+        session is not None and session.session_number == session_number,
+        "not_in_monitoring",
+        f"Session {session_number} is not being monitored: record dose-administered first."
+        if session is None
+        else f"The patient in monitoring is from session {session.session_number}, not {session_number}.",
+    )
+    assert session is not None
+    return session, policy
+
+
+def administer(state: CourseState, command: AdministerDose, now: datetime) -> list[DomainEvent]:
+    """The dose given: from here the clocks watch the chair."""
+    n = command.session_number
+    if state.policy.monitoring is None:
+        raise RuleViolation(
+            "monitoring_not_in_policy",
+            "This course's policy does not monitor after the dose: record the dose as one dosing-session.",
+        )
+    require(state.monitoring is None, "already_recorded", f"The dose of session {n} is already recorded.")
+    dosing.ready_to_dose(state, n)
+    require(
+        state.checked_in == n,
+        "not_checked_in",
+        f"Check the patient in (pre-dose vitals, ride home) before recording the dose of session {n}.",
+    )
+    dosing.within_plan(state, command.route, command.dose_mg_per_kg)
+    require(command.given_at <= now + CLOCK_SKEW, "given_in_future", "The dose cannot be recorded before it is given.")
+    return [DoseAdministered(**command.model_dump(exclude={"step"}))]
+
+
+def record_reading(state: CourseState, command: RecordMonitoringReading, now: datetime) -> list[DomainEvent]:
+    """A reading; two high ones in a row or a severe side effect call the prescriber, once each."""
+    session, policy = _monitored(state, "monitoring-reading", command.session_number)
+    require(command.taken_at <= now + CLOCK_SKEW, "taken_in_future", "A reading cannot be recorded before it is taken.")
+    require(
+        command.taken_at >= session.given_at,
+        "reading_before_dose",
+        "This reading is from before the dose: monitoring readings start when the dose is given.",
+    )
+    require(
+        all(r.taken_at != command.taken_at for r in session.readings),
+        "already_recorded",
+        "A reading at this time is already recorded for this session.",
+    )
+    recorded = MonitoringReadingRecorded(**command.model_dump(exclude={"step"}))
+    reading = Reading(
+        taken_at=command.taken_at,
+        blood_pressure=command.blood_pressure,
+        heart_rate=command.heart_rate,
+        spo2=command.spo2,
+        sedation_scale=command.sedation.scale,
+        sedation_score=command.sedation.score,
+        dissociation=command.dissociation,
+        side_effects=list(command.side_effects),
+    )
+    before = review_reasons(session, policy)
+    after = session.model_copy(update={"readings": sorted([*session.readings, reading], key=lambda r: r.taken_at)})
+    new = [reason for reason in review_reasons(after, policy) if reason not in before]
+    if not new:
+        return [recorded]
+    n = session.session_number
+    return [
+        recorded,
+        ClinicalReviewRequired(session_number=n, reasons=new),
+        ReminderSent(
+            key=f"monitoring-{n}-review-{'-'.join(new)}",
+            purpose="monitoring_review",
+            recipient="clinician",
+            due_at=command.taken_at,
+            session_number=n,
+            subject_at=session.given_at,
+        ),
+    ]
+
+
+def discharge(state: CourseState, command: RecordDischarge, now: datetime) -> list[DomainEvent]:
+    """Safe to leave (discharge_refusal says why not), then the session is complete."""
+    session, policy = _monitored(state, "discharge", command.session_number)
+    require(
+        command.discharged_at <= now + CLOCK_SKEW,
+        "discharged_in_future",
+        "A discharge cannot be recorded before it happens.",
+    )
+    refused = discharge_refusal(session, policy, command.discharged_at, ride_handoff=bool(command.collected_by.strip()))
+    if refused is not None:
+        raise refused
+    last = session.last
+    assert last is not None  # discharge_refusal demands a recent reading
+    effects: dict[str, SideEffect] = {}
+    for r in session.readings:  # each kind once, at the worst severity seen
+        for effect in r.side_effects:
+            seen = effects.get(effect.effect.value)
+            if seen is None or _SEVERITY[effect.severity] > _SEVERITY[seen.severity]:
+                effects[effect.effect.value] = effect
+    vitals = Vitals(
+        systolic=last.blood_pressure.systolic, diastolic=last.blood_pressure.diastolic, heart_rate=last.heart_rate
+    )
+    minutes = minutes_since(session.given_at, command.discharged_at)
+    done = DosingSessionCompleted(
+        session_number=session.session_number,
+        route=Route(session.route),
+        dose_mg_per_kg=session.dose_mg_per_kg,
+        post_vitals=vitals,
+        side_effects=list(effects.values()),
+        patient_response=command.patient_response,
+        gad7=command.gad7,
+    )
+    left = PatientDischarged(
+        session_number=session.session_number,
+        discharged_at=command.discharged_at,
+        collected_by=command.collected_by,
+        relationship=command.relationship,
+        minutes_observed=minutes,
+    )
+    return [left, *dosing.completed(state, done)]
+
+
+_SEVERITY = {Severity.MILD: 1, Severity.MODERATE: 2, Severity.SEVERE: 3}

@@ -148,6 +148,22 @@ EVENTS: dict[str, tuple[dict[str, object], str]] = {
         "Reminder sent to the patient: dosing session 2 tomorrow (arrange a ride home)",
     ),
     "CheckedIn": ({"session_number": 2, "vitals": VITALS}, "Session 2 check-in: 124/80, heart rate 70"),
+    "DoseAdministered": (
+        {"session_number": 2, "route": "iv_infusion", "dose_mg_per_kg": 0.5, "given_at": AT},
+        "Session 2 dose given: IV infusion 0.5 mg/kg at 2026-11-25 10:00 Europe/Berlin; monitoring started",
+    ),
+    "MonitoringReadingRecorded": (
+        {"session_number": 2, "taken_at": AT, "blood_pressure": {"systolic": 150, "diastolic": 92},
+         "heart_rate": 80, "spo2": 97, "sedation": {"scale": "moaas", "score": 4}, "dissociation": "present",
+         "side_effects": [{"effect": "dizziness", "severity": "mild"}]},
+        "Session 2 reading at 2026-11-25 10:00 Europe/Berlin: 150/92; heart rate 80; SpO2 97%; sedation 4/5 "
+        "(MOAA/S); dissociation still present; dizziness (mild)",
+    ),
+    "PatientDischarged": (
+        {"session_number": 2, "discharged_at": AT, "collected_by": "Sam", "relationship": "spouse",
+         "minutes_observed": 125},
+        "Session 2: discharged at 2026-11-25 10:00 Europe/Berlin after 125 minutes, collected by their spouse",
+    ),
     "DosingSessionDeferred": (
         {"session_number": 2, "vitals": {"systolic": 170, "diastolic": 104, "heart_rate": 96},
          "reason": "bp_above_threshold"},

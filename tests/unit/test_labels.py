@@ -14,12 +14,14 @@ from course.commands import (
     STEPS,
     Condition,
     Contraindication,
+    Dissociation,
     MaintenanceKind,
     Modality,
     PatientResponse,
     RecordDosingSession,
     ReviewDecision,
     Route,
+    SedationScale,
     Severity,
     SideEffectKind,
 )
@@ -36,6 +38,8 @@ PICKED: list[type[StrEnum]] = [
     MaintenanceKind,
     ReviewDecision,
     BreakGlassReason,
+    SedationScale,
+    Dissociation,
 ]
 CODE_LIKE = re.compile(r"_|^[a-z]|[a-z][A-Z]")  # iv_infusion, nausea, SideEffectKind
 

@@ -8,18 +8,27 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from course.commands import BloodPressure, SideEffect
-from course.phases.monitoring import (
+from course.commands import (
+    AdministerDose,
+    BloodPressure,
     Dissociation,
-    MonitoredSession,
-    Reading,
+    PlaceHold,
+    RecordDischarge,
+    RecordMonitoringReading,
+    SideEffect,
+    Tick,
+)
+from course.monitored import MonitoredSession, Reading
+from course.phases.monitoring import (
     discharge_refusal,
     escalation_at,
     late_at,
     recheck_due,
     review_reasons,
 )
-from course.policy import BloodPressureThreshold, MonitoringPolicy
+from course.policy import BloodPressureThreshold, CoursePolicy, MonitoringPolicy
+from tests import story
+from tests.clinic import Clinic
 
 GIVEN = datetime(2027, 3, 14, 10, 42, tzinfo=UTC)
 POLICY = MonitoringPolicy()
@@ -38,7 +47,7 @@ def reading(minutes: float, systolic: int = 128, diastolic: int = 80, **changes:
 
 
 def session(*readings: Reading, route: str = "iv_infusion") -> MonitoredSession:
-    return MonitoredSession(session_number=1, route=route, given_at=GIVEN, readings=readings)
+    return MonitoredSession(session_number=1, route=route, dose_mg_per_kg=0.5, given_at=GIVEN, readings=readings)
 
 
 def at(minutes: float) -> datetime:
@@ -142,3 +151,110 @@ def test_no_discharge_before_the_minimum_or_with_the_last_reading_high(
         assert s.last is not None and s.last.blood_pressure.systolic < 160
         assert s.last.sedation_score == 5 and s.last.dissociation is Dissociation.RESOLVED and ride
         assert at(minutes) - s.last.taken_at <= policy.reading_fresh_within
+
+
+# --- the monitored steps, decided on a course whose policy monitors ----------------------------
+
+MONITORED = CoursePolicy(monitoring=MonitoringPolicy())
+
+
+def dosed(clinic: Clinic) -> datetime:
+    """A monitored course through check-in and the dose given now; returns when it was given."""
+    clinic.through_preparation()
+    clinic.record(story.OPERATIONS, story.schedule(1, clinic.now + timedelta(hours=1)))
+    clinic.record(story.NURSE, story.check_in(1))
+    assert clinic.rejects(story.NURSE, story.dose(1)).code == "monitoring_required"
+    given = clinic.now
+    dose = AdministerDose(session_number=1, route="iv_infusion", dose_mg_per_kg=0.5, given_at=given)  # type: ignore[arg-type]
+    assert clinic.record(story.NURSE, dose) == ["DoseAdministered"]
+    return given
+
+
+def chair_reading(at: datetime, systolic: int = 128, **changes: object) -> RecordMonitoringReading:
+    fields: dict[str, object] = {
+        "session_number": 1,
+        "taken_at": at,
+        "blood_pressure": {"systolic": systolic, "diastolic": 80},
+        "heart_rate": 76,
+        "spo2": 98,
+        "sedation": {"score": 5},
+        "dissociation": "resolved",
+    }
+    return RecordMonitoringReading.model_validate(fields | changes)
+
+
+def discharge(at: datetime) -> RecordDischarge:
+    return RecordDischarge(
+        session_number=1,
+        discharged_at=at,
+        collected_by="Sam",
+        relationship="spouse",
+        patient_response="better",  # type: ignore[arg-type]
+    )
+
+
+def test_a_monitored_dose_ends_in_a_discharge_that_completes_the_session() -> None:
+    clinic = Clinic(policy=MONITORED)
+    given = dosed(clinic)
+    assert clinic.course.monitoring is not None and clinic.course.checked_in == 1
+    clinic.now = given + timedelta(minutes=60)
+    early = clinic.rejects(story.NURSE, discharge(clinic.now))
+    assert early.code == "observation_incomplete" and "60 minutes left" in early.message
+    clinic.now = given + timedelta(minutes=100)
+    assert clinic.record(story.NURSE, chair_reading(clinic.now)) == ["MonitoringReadingRecorded"]
+    clinic.now = given + timedelta(minutes=121)
+    events = clinic.record(story.NURSE, discharge(clinic.now))
+    assert events == ["PatientDischarged", "DosingSessionCompleted"]
+    course = clinic.course
+    assert course.monitoring is None and course.sessions_completed == 1 and course.checked_in is None
+    completed = clinic.log[-1].event
+    assert completed.post_vitals.systolic == 128 and completed.patient_response == "better"  # type: ignore[union-attr]
+
+
+def test_two_high_readings_call_the_prescriber_once_and_a_late_recheck_flags_the_course() -> None:
+    clinic = Clinic(policy=MONITORED)
+    given = dosed(clinic)
+    # Nobody took the 40-minute reading: at 50 minutes the course is flagged and the nurse on duty told.
+    clinic.record(story.OPERATIONS, Tick())  # the session's own day-before reminder, due at once
+    assert clinic.advance(minutes=51) == ["FollowUpOverdue", "ReminderSent"]
+    late = clinic.log[-1].event
+    assert late.purpose == "monitoring_recheck_late" and late.recipient == "operations"  # type: ignore[union-attr]
+    assert clinic.course.overdue == [f"monitoring-1-recheck-late-{(given + timedelta(minutes=40)).isoformat()}"]
+    assert clinic.record(story.NURSE, chair_reading(clinic.now, systolic=165)) == ["MonitoringReadingRecorded"]
+    assert clinic.course.overdue == []  # the reading answered it
+    clinic.now += timedelta(minutes=30)
+    events = clinic.record(story.NURSE, chair_reading(clinic.now, systolic=168))
+    assert events == ["MonitoringReadingRecorded", "ClinicalReviewRequired", "ReminderSent"]
+    assert clinic.log[-1].event.purpose == "monitoring_review"  # type: ignore[union-attr]
+    clinic.now += timedelta(minutes=30)
+    assert clinic.record(story.NURSE, chair_reading(clinic.now, systolic=170)) == ["MonitoringReadingRecorded"]
+
+
+def test_not_discharged_after_four_hours_escalates_to_the_prescriber_even_on_hold() -> None:
+    clinic = Clinic(policy=MONITORED)
+    given = dosed(clinic)
+    clinic.now = given + timedelta(minutes=45)
+    clinic.record(story.NURSE, chair_reading(clinic.now))  # settled: no recheck clock any more
+    clinic.record(story.OPERATIONS, PlaceHold(reason="patient_travel"))
+    assert clinic.advance(minutes=194) == []
+    assert clinic.advance(minutes=2) == ["FollowUpOverdue", "ReminderSent"]
+    escalation = clinic.log[-1].event
+    assert escalation.purpose == "monitoring_escalation" and escalation.recipient == "clinician"  # type: ignore[union-attr]
+
+
+def test_the_monitored_steps_are_refused_where_they_do_not_belong() -> None:
+    unmonitored = Clinic()
+    unmonitored.through_preparation()
+    unmonitored.record(story.NURSE, story.check_in(1))
+    dose = AdministerDose(session_number=1, route="iv_infusion", dose_mg_per_kg=0.5, given_at=unmonitored.now)  # type: ignore[arg-type]
+    assert unmonitored.rejects(story.NURSE, dose).code == "monitoring_not_in_policy"
+    assert unmonitored.record(story.NURSE, story.dose(1))[0] == "DosingSessionCompleted"  # the one-step path
+
+    clinic = Clinic(policy=MONITORED)
+    given = dosed(clinic)
+    assert clinic.rejects(story.NURSE, chair_reading(given - timedelta(minutes=5))).code == "reading_before_dose"
+    assert clinic.rejects(story.THERAPIST, chair_reading(given)).code == "role_not_permitted"
+    wrong = chair_reading(given).model_copy(update={"session_number": 2})
+    assert clinic.rejects(story.NURSE, wrong).code == "not_in_monitoring"
+    again = AdministerDose(session_number=1, route="iv_infusion", dose_mg_per_kg=0.5, given_at=given)  # type: ignore[arg-type]
+    assert clinic.rejects(story.NURSE, again).code == "already_recorded"
