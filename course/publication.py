@@ -15,8 +15,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from course.commands import Actor, RecordConsent, RecordMaintenancePlan, Role
-from course.policy import CoursePolicy
+from course.commands import Actor, RecordConsent, RecordMaintenancePlan, Role, Route
+from course.policy import CoursePolicy, MonitoringPolicy
 
 POLICY_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 _POLICY_NAME = re.compile(POLICY_NAME_PATTERN)
@@ -151,6 +151,42 @@ def out_of_bounds(policy: CoursePolicy) -> list[dict[str, str]]:
     if policy.maintenance_interval_days.max > LONGEST_INTERVAL_DAYS:
         refuse(
             "maintenance_interval_days.max", f"must be at most {LONGEST_INTERVAL_DAYS}, the longest plan one records"
+        )
+    if policy.monitoring is not None:
+        problems += _monitoring_out_of_bounds(policy.monitoring)
+    return problems
+
+
+# What a clinic's monitoring policy may say (minutes): a patient in the chair is never watched by a
+# clock so loose it means nothing, nor by one that cannot be met.
+MONITORING_BOUNDS: dict[str, tuple[int, int]] = {
+    "first_recheck_after": (10, 120),
+    "recheck_every": (10, 60),
+    "late_after": (5, 30),
+    "escalate_after": (60, 12 * 60),
+    "reading_fresh_within": (10, 60),
+}
+OBSERVATION_BOUNDS = (30, 8 * 60)
+
+
+def _monitoring_out_of_bounds(monitoring: MonitoringPolicy) -> list[dict[str, str]]:
+    problems = []
+    low, high = OBSERVATION_BOUNDS
+    for route, minimum in monitoring.minimum_observation.items():
+        if route not in {r.value for r in Route}:
+            problems.append({"field": f"monitoring.minimum_observation.{route}", "problem": "is not a route"})
+        elif not timedelta(minutes=low) <= minimum <= timedelta(minutes=high):
+            problems.append(
+                {"field": f"monitoring.minimum_observation.{route}", "problem": f"must be {low} to {high} minutes"}
+            )
+    for field, (low, high) in MONITORING_BOUNDS.items():
+        value = getattr(monitoring, field)
+        if not timedelta(minutes=low) <= value <= timedelta(minutes=high):
+            problems.append({"field": f"monitoring.{field}", "problem": f"must be {low} to {high} minutes"})
+    longest = max(monitoring.minimum_observation.values(), default=timedelta(0))
+    if monitoring.escalate_after <= longest:
+        problems.append(
+            {"field": "monitoring.escalate_after", "problem": "must be longer than the longest minimum observation"}
         )
     return problems
 

@@ -92,3 +92,19 @@ def test_a_clinic_admin_records_no_step_on_any_course() -> None:
         refusal = role_refusal(Role.CLINIC_ADMIN, step)
         assert refusal is not None and "clinic_admin" in refusal, step
     assert all(role_refusal(Role.OPERATIONS, step) is None for step in ("hold", "schedule-session"))
+
+
+def test_a_monitoring_policy_is_held_to_clinical_bounds() -> None:
+    published = for_publication({"monitoring": {}})
+    assert published.monitoring is not None and published.monitoring.first_recheck_after.total_seconds() == 2400
+    with pytest.raises(PolicyRefused) as refused:
+        for_publication(
+            {"monitoring": {"minimum_observation": {"iv_infusion": "PT5M", "snorted": "PT2H"}, "late_after": "PT2H"}}
+        )
+    assert refused.value.code == "policy_out_of_bounds"
+    fields = {e["field"] for e in refused.value.errors}
+    assert fields == {
+        "monitoring.minimum_observation.iv_infusion",
+        "monitoring.minimum_observation.snorted",
+        "monitoring.late_after",
+    }
