@@ -17,7 +17,7 @@ import asyncio
 import re
 import uuid
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -60,6 +60,7 @@ OLD_COOKIE = "course_console"  # held the raw staff token before sessions: opens
 # A form's prefills (next session, route, dose) are a convenience: a course that does not answer
 # this fast (no worker serving courses) gets its form unfilled rather than a slow page.
 FORM_READ_SECONDS = 3.0
+BOARD_REFRESH_SECONDS = 30  # the chair-side board: recent enough for a 10-minute recheck window
 REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,200}$")  # what the API takes as an Idempotency-Key
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
@@ -160,6 +161,14 @@ def console_router(  # noqa: PLR0915
         ended = await sessions.end_all(who.id, "signed_out")
         log.info("console sign-out", staff=who.id, sessions_ended=ended)
         return to_login(request, Ended("signed_out"))
+
+    @router.get("/monitoring")
+    async def monitoring_board(request: Request) -> Response:
+        actor = await signed_in(request)
+        if not isinstance(actor, Actor):
+            return to_login(request, actor)
+        rows = await services.reads("console").monitoring_board(actor, datetime.now(UTC))
+        return page(request, "monitoring.html", actor=actor, rows=rows, refresh_seconds=BOARD_REFRESH_SECONDS)
 
     @router.get("")
     async def my_courses(request: Request) -> Response:

@@ -10,6 +10,7 @@ model, so the OpenAPI document carries every payload's schema exactly as `course
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Annotated, Any, Literal, cast
 
@@ -22,7 +23,7 @@ from api.policy_routes import policy_problem, policy_router
 from api.problems import IDEMPOTENCY_KEY, PROBLEMS, Problem, unauthorized
 from api.services import Services
 from application.queries import course_query
-from application.reads import AuditTrail, Dashboard
+from application.reads import AuditTrail, BoardRow, Dashboard
 from course.access import BreakGlassReason
 from course.commands import STEPS, Actor, ClinicianCommand
 from course.publication import POLICY_ON_THE_SERVER, PolicyRefused
@@ -240,6 +241,12 @@ def api_router(services: Services) -> APIRouter:
         """Operations only: each course listed is recorded as read."""
         rows = await reads.recent_notifications(actor, attention=attention, limit=limit)
         return [NotificationRow.model_validate(row) for row in rows]
+
+    @router.get("/monitoring", tags=["courses"])
+    async def monitoring_board(actor: Member) -> list[BoardRow]:
+        """The chair-side board (`course monitoring`): every patient in monitoring after a dose that
+        the member reads routinely, longest in the chair first; operations see no readings."""
+        return await reads.monitoring_board(actor, datetime.now(UTC))
 
     @router.get("/dashboard", tags=["courses"], responses={403: PROBLEMS[403]})
     async def dashboard(actor: Member) -> Dashboard:

@@ -8,6 +8,7 @@ A refused read is not an access (nothing was shown); it is logged with its code,
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +17,7 @@ from typing import Any
 import asyncpg
 import structlog
 from pydantic import BaseModel, ConfigDict
+from temporalio.service import RPCError
 
 from activities.ports import EventStore
 from application.courses import CourseClient, CourseNotFound, parse_course_id
@@ -74,8 +76,30 @@ class Dashboard(BaseModel):
     needs_review: list[str]
 
 
+class BoardRow(BaseModel):
+    """One patient in monitoring on the chair-side board. `last_blood_pressure` is clinical: empty
+    for operations, who see the same row as times and flags."""
+
+    model_config = ConfigDict(frozen=True)
+
+    course_id: str
+    patient_id: str | None
+    # None when the course did not answer (flag `not_answering`): listed, never silently left off.
+    session_number: int | None
+    given_at: datetime | None
+    minutes_since_dose: int | None
+    next_reading_due: datetime | None
+    discharge_from: datetime | None
+    last_reading_at: datetime | None
+    last_blood_pressure: str | None
+    flags: list[str]
+
+
 # The clinic's pseudonymous patient reference, as OpenCourse accepts it.
 PATIENT_REFERENCE = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+# How long the board waits for one course's answer before leaving it off (and logging it).
+BOARD_QUERY_SECONDS = 5.0
 
 # The lists a dashboard names; a longer backlog is for `course list --overdue`.
 DASHBOARD_LIST_LIMIT = 50
@@ -240,6 +264,67 @@ class CourseReads:
             overdue=[r["course_id"] for r in overdue],
             needs_review=[r["course_id"] for r in review],
         )
+
+    async def monitoring_board(self, actor: Actor, now: datetime) -> list[BoardRow]:
+        """Every patient in monitoring now that this reader reads routinely, longest in the chair
+        first. Each course shown is a read of its view (nurses and the care team) or of its
+        operations view (operations), recorded before the board is answered."""
+        if actor.role is Role.CLINIC_ADMIN:
+            return []
+        clause = readable_by(actor)
+        query = course_query(awaiting="discharge")
+        rows = await list_courses(self.courses.temporal, f"{query} AND {clause}" if clause else query, 200)
+        board: list[BoardRow] = []
+        unanswered: list[BoardRow] = []
+        for row in rows:
+            try:
+                view, facts = await asyncio.wait_for(self.facts(row["course_id"]), BOARD_QUERY_SECONDS)
+            except CourseNotFound:
+                continue
+            except (RPCError, TimeoutError) as error:
+                # One course that does not answer (no worker polls its queue) must not blank the
+                # board for every other patient in the chair, nor drop off it: it is listed as such.
+                log.warning("course on the board did not answer", course_id=row["course_id"],
+                            error=type(error).__name__)  # fmt: skip
+                await self.access.append(actor, [row["course_id"]], Read.LIST, self.channel)
+                unanswered.append(
+                    BoardRow(
+                        course_id=row["course_id"],
+                        patient_id=row.get("patient_id"),
+                        session_number=None,
+                        given_at=None,
+                        minutes_since_dose=None,
+                        next_reading_due=None,
+                        discharge_from=None,
+                        last_reading_at=None,
+                        last_blood_pressure=None,
+                        flags=["not_answering"],
+                    )
+                )
+                continue
+            chair = view.in_monitoring
+            if chair is None:
+                continue  # discharged since the list was read: visibility lags the course
+            clinical = actor.role is not Role.OPERATIONS
+            await self.allow(actor, facts, Read.VIEW if clinical else Read.OPERATIONS)
+            flags = [name for name, on in (("overdue", view.flags.overdue),
+                                           ("review", view.flags.needs_clinical_review),
+                                           ("on_hold", view.flags.on_hold)) if on]  # fmt: skip
+            board.append(
+                BoardRow(
+                    course_id=view.course_id,
+                    patient_id=view.patient_id,
+                    session_number=chair.session_number,
+                    given_at=chair.given_at,
+                    minutes_since_dose=max(0, int((now - chair.given_at).total_seconds() // 60)),
+                    next_reading_due=chair.next_reading_due,
+                    discharge_from=chair.discharge_from,
+                    last_reading_at=chair.last_reading_at,
+                    last_blood_pressure=chair.last_blood_pressure if clinical else None,
+                    flags=flags,
+                )
+            )
+        return unanswered + sorted(board, key=lambda r: r.given_at or now)
 
     async def audit(self, actor: Actor, course_id: str) -> AuditTrail:
         """Who read the course (this read included) and who changed it."""

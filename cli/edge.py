@@ -20,7 +20,7 @@ import httpx
 from pydantic import BaseModel
 
 from application.courses import CourseNotFound, StepRejected, StepTimedOut
-from application.reads import AuditTrail, Dashboard, ReadRefused
+from application.reads import AuditTrail, BoardRow, Dashboard, ReadRefused
 from cli.tokens import NotSignedIn
 from course.access import BreakGlassReason
 from course.commands import Actor, ClinicianCommand
@@ -128,6 +128,10 @@ class StaffApi:
     async def find(self, patient_id: str) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = await self._call("GET", "/courses", params={"patient": patient_id})
         return rows
+
+    async def monitoring(self) -> list[BoardRow]:
+        rows = await self._call("GET", "/monitoring")
+        return [BoardRow.model_validate(row) for row in rows]
 
     async def dashboard(self) -> Dashboard:
         return Dashboard.model_validate(await self._call("GET", "/dashboard"))

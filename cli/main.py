@@ -466,6 +466,44 @@ async def cmd_find(args: argparse.Namespace, settings: Settings) -> int:
     return OK
 
 
+async def cmd_monitoring(args: argparse.Namespace, settings: Settings) -> int:
+    """The chair-side board: every patient in monitoring after a dose that the token's owner reads."""
+    _no_self_declared_actor(args)
+    async with _api(settings) as api:
+        rows = await api.monitoring()
+    header = (
+        "PATIENT",
+        "COURSE",
+        "SESSION",
+        "SINCE DOSE",
+        "NEXT READING (UTC)",
+        "DISCHARGE FROM (UTC)",
+        "LAST BP",
+        "FLAGS",
+    )
+
+    def hm(moment: datetime | None) -> str:
+        return moment.astimezone(UTC).strftime("%H:%M") if moment else "-"
+
+    cells = [
+        (
+            r.patient_id or "-",
+            r.course_id[:8],
+            str(r.session_number or "-"),
+            "-" if r.minutes_since_dose is None else f"{r.minutes_since_dose} min",
+            hm(r.next_reading_due),
+            hm(r.discharge_from),
+            r.last_blood_pressure or "-",
+            ",".join(r.flags) or "-",
+        )
+        for r in rows
+    ]
+    widths = [max(len(line[i]) for line in [header, *cells]) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in [header, *cells]]
+    _print(args, [r.model_dump(mode="json") for r in rows], "\n".join(lines) if rows else "nobody in monitoring")
+    return OK
+
+
 def course_table(rows: list[dict[str, Any]]) -> str:
     """Courses as columns with headers, each as wide as its longest cell."""
     header = ("PATIENT", "COURSE", "PHASE", "WAITING FOR", "CLINICIAN", "THERAPIST", "NEXT DUE (UTC)", "FLAGS")
@@ -635,6 +673,20 @@ def _open_parser(sub: Any) -> None:
     opener.add_argument("--policy", help=argparse.SUPPRESS)  # refused with why: policies live on the server
 
 
+def _board_parser(sub: Any) -> None:
+    """The operations and ward views: find, the chair-side board, the dashboard."""
+    finder = sub.add_parser("find", help="the courses of a patient reference (the clinic's id given at opening)")
+    _common(finder)
+    _reader(finder, break_glass=False)
+    finder.add_argument("patient_ref", metavar="PATIENT_REF")
+    board = sub.add_parser("monitoring", help="the chair-side board: patients in monitoring after a dose")
+    _common(board)
+    _reader(board, break_glass=False)
+    dashboard = sub.add_parser("dashboard", help="counts per phase, overdue items, courses needing review")
+    _common(dashboard)
+    _reader(dashboard, break_glass=False)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="course", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -676,17 +728,11 @@ def build_parser() -> argparse.ArgumentParser:
     lister.add_argument("--all", action="store_true", help="include closed courses")
     lister.add_argument("--query", action="store_true", help="print the visibility query and stop")
     lister.add_argument("--limit", type=int, default=200)
-    finder = sub.add_parser("find", help="the courses of a patient reference (the clinic's id given at opening)")
-    _common(finder)
-    _reader(finder, break_glass=False)
-    finder.add_argument("patient_ref", metavar="PATIENT_REF")
     notifications_cmd.add_parser(sub)
     staff_cmd.add_parser(sub)
     login_cmd.add_parsers(sub)
     policy_cmd.add_parser(sub)
-    dashboard = sub.add_parser("dashboard", help="counts per phase, overdue items, courses needing review")
-    _common(dashboard)
-    _reader(dashboard, break_glass=False)
+    _board_parser(sub)
 
     _verify_parser(sub)
     for name, text in (
@@ -717,6 +763,7 @@ _ASYNC: dict[str, Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, i
     "audit": cmd_audit,
     "list": cmd_list,
     "find": cmd_find,
+    "monitoring": cmd_monitoring,
     "hold": cmd_lifecycle,
     "release": cmd_lifecycle,
     "withdraw": cmd_lifecycle,

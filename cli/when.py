@@ -19,6 +19,9 @@ TIME_FIELDS: dict[str, str] = {
     "schedule-session": "scheduled_at",
     "integration-session": "held_at",
     "maintenance-session": "held_at",
+    "dose-administered": "given_at",
+    "monitoring-reading": "taken_at",
+    "discharge": "discharged_at",
 }
 
 _UNITS = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}

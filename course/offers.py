@@ -24,7 +24,9 @@ ONE_OFF: Mapping[str, str] = {
     "dosing-plan": "dosing-plan",
 }
 # The steps whose form names the dosing session the course is at.
-SESSION_STEPS = frozenset({"schedule-session", "check-in", "dosing-session"})
+SESSION_STEPS = frozenset(
+    {"schedule-session", "check-in", "dosing-session", "dose-administered", "monitoring-reading", "discharge"}
+)
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ def prefill(step: str, course: CourseView | OperationsView) -> dict[str, str]:
     session = next_session(course)
     if step in SESSION_STEPS and session is not None:
         values["session_number"] = str(session)
-    if step == "dosing-session" and isinstance(course, CourseView):
+    if step in ("dosing-session", "dose-administered") and isinstance(course, CourseView):
         if course.route is not None:
             values["route"] = course.route
         if course.dose_mg_per_kg is not None:

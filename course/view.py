@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from course.commands import PatientShare
+from course.phases.monitoring import escalation_at, recheck_due
 from course.policy import PolicyRef
 from course.reasons import Facts, reason_in_words, reasons_in_words
 from course.rules import PREPARATION_STEPS, missing_clearance, missing_preparation
@@ -57,6 +58,19 @@ class Gad7(_View):
     change: int | None
 
 
+class InMonitoring(_View):
+    """A patient in the chair after the dose: what the chair-side board shows (course/phases/monitoring.py)."""
+
+    session_number: int
+    given_at: datetime
+    next_reading_due: datetime | None  # None: no clock asks for one (read as clinically warranted)
+    discharge_from: datetime  # the minimum observation for the route ends then
+    escalation_at: datetime
+    readings: int
+    last_reading_at: datetime | None = None
+    last_blood_pressure: str | None = None  # "150/92": clinical, never in the operations view
+
+
 class CourseView(_View):
     course_id: str
     # The clinic's pseudonymous patient reference given at opening: how staff know the course.
@@ -96,6 +110,7 @@ class CourseView(_View):
     hold_reason_in_words: str | None = None
     # The next reminder the course will send (next_due may be a deadline or an overdue flag).
     next_reminder: NextDue | None = None
+    in_monitoring: InMonitoring | None = None
 
 
 class OperationsView(_View):
@@ -269,6 +284,24 @@ def view(state: CourseState, now: datetime) -> CourseView:
         review_reasons_in_words=reasons_in_words(state.review_reasons, facts),
         hold_reason_in_words=reason_in_words(state.hold_reason, facts) if state.on_hold and state.hold_reason else None,
         next_reminder=NextDue(what=reminder.summary, at=reminder.at) if reminder else None,
+        in_monitoring=_in_monitoring(state),
+    )
+
+
+def _in_monitoring(state: CourseState) -> InMonitoring | None:
+    session, policy = state.monitoring, state.policy.monitoring
+    if session is None or policy is None:
+        return None
+    last = session.last
+    return InMonitoring(
+        session_number=session.session_number,
+        given_at=session.given_at,
+        next_reading_due=recheck_due(session, policy),
+        discharge_from=session.given_at + policy.minimum_for(session.route),
+        escalation_at=escalation_at(session, policy),
+        readings=len(session.readings),
+        last_reading_at=last.taken_at if last else None,
+        last_blood_pressure=f"{last.blood_pressure.systolic}/{last.blood_pressure.diastolic}" if last else None,
     )
 
 

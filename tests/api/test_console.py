@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+import uuid
+from datetime import UTC, datetime
 
 import asyncpg
 import httpx
@@ -200,3 +202,39 @@ async def test_an_ineligible_course_says_why_in_words_and_shows_its_assessment_d
     ops = await clinic.http.get(f"/console/courses/{course}")
     assert ops.status_code == 200 and "closed (ineligible)" in ops.text
     assert "170/105" not in ops.text and "blood pressure" not in ops.text  # operations keep the code
+
+
+async def test_the_chair_side_board_shows_the_patient_in_monitoring_with_the_forms_one_click_away(
+    clinic: Clinic,
+) -> None:
+    name = f"chair-{uuid.uuid4().hex[:8]}"
+    published = await clinic.call(
+        "POST", "/policies", Role.CLINIC_ADMIN, json={"name": name, "policy": {"monitoring": {}}}
+    )
+    assert published.status_code == 201, published.text
+    course = await clinic.prepared(patient_id="pt-board-1", policy_name=name)
+    vitals = {"systolic": 124, "diastolic": 80, "heart_rate": 70}
+    checked = await clinic.step(course, "check-in", Role.NURSE, {"session_number": 1, "vitals": vitals,
+                                                                 "ride_home_arranged": True})  # fmt: skip
+    assert checked.status_code == 200, checked.text
+    given = datetime.now(UTC).isoformat()
+    dose = {"session_number": 1, "route": "iv_infusion", "dose_mg_per_kg": 0.5, "given_at": given}
+    assert (await clinic.step(course, "dose-administered", Role.NURSE, dose)).status_code == 200
+    await _sign_in(clinic, Role.NURSE)
+    for _ in range(50):
+        board = await clinic.http.get("/console/monitoring")
+        if "pt-board-1" in board.text:
+            break
+        await asyncio.sleep(0.2)  # visibility is eventually consistent
+    assert board.status_code == 200 and "pt-board-1" in board.text
+    assert '<meta http-equiv="refresh"' in board.text and "<script" not in board.text
+    assert f'href="/console/courses/{course}/steps/monitoring-reading">Reading</a>' in board.text
+    reading = await clinic.http.get(f"/console/courses/{course}/steps/monitoring-reading")
+    assert "Oxygen saturation" in reading.text and "Sedation score" in reading.text
+    early = await clinic.http.post(
+        f"/console/courses/{course}/steps/discharge",
+        data={"session_number": "1", "collected_by": "Sam", "relationship": "spouse", "patient_response": "better",
+              "discharged_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M"), "request_id": "discharge-early-1"},
+    )  # fmt: skip
+    assert early.status_code == 409 and "minutes left" in early.text
+    assert 'value="Sam"' in early.text  # the input is kept beside the refusal

@@ -465,3 +465,67 @@ async def test_course_status_names_the_next_reminder_with_its_zone(cli: Cli) -> 
     assert reminder.startswith("  next reminder: ") and reminder.endswith(" Europe/Berlin")
     utc = await cli("status", course, member="dr-ames")
     assert any(line.startswith("  next reminder: ") and line.endswith(" UTC") for line in utc.out.splitlines())
+
+
+async def test_the_chair_side_board_lists_exactly_the_patients_in_monitoring(cli: Cli) -> None:
+    """A clinic that monitors after the dose (its published policy says so): a patient dosed is on
+    `course monitoring` (the nurse sees the last blood pressure, operations only times and flags),
+    one not yet dosed is not, and the visibility query `--awaiting discharge` agrees."""
+    name = f"monitored-{uuid4().hex[:8]}"
+    published = await cli("policy", "publish", "-", "--name", name, stdin='{"monitoring": {}}', role="clinic_admin")
+    assert published.code == 0, published.err
+
+    async def opened(patient: str) -> str:
+        result = await cli(
+            "open", "--patient", patient, "--clinician", "dr-ames", "--self-pay", "--policy-name", name, "--json",
+            role="operations",
+        )  # fmt: skip
+        assert result.code == 0, result.err
+        course = str(result.json()["course_id"])
+        assert (await cli("record", course, "assessment", "--data", cli.payload("a", story.assessment()))).code == 0
+        for actor, command in story.preparation(datetime.now(UTC)):
+            body = command.model_dump_json(exclude={"step"})  # type: ignore[attr-defined]
+            step = command.step  # type: ignore[attr-defined]
+            assert (await cli("record", course, step, "--data", "-", stdin=body, role=actor.role.value)).code == 0
+        schedule = await cli("record", course, "schedule-session", "--data", "-", "--in", "1h",
+                             stdin='{"session_number": 1}')  # fmt: skip
+        assert schedule.code == 0, schedule.err
+        vitals = '{"session_number": 1, "vitals": {"systolic": 124, "diastolic": 80, "heart_rate": 70}, '
+        checked = await cli("record", course, "check-in", "--data", "-", stdin=vitals + '"ride_home_arranged": true}',
+                            role="nurse")  # fmt: skip
+        assert checked.code == 0, checked.err
+        return course
+
+    dosed, waiting = await opened("pt-chair-1"), await opened("pt-chair-2")
+    early = await cli("record", dosed, "dosing-session", "--data", cli.payload("d", story.dose(1)), role="nurse")
+    assert early.code == 2 and "monitoring_required" in early.err
+    dose = '{"session_number": 1, "route": "iv_infusion", "dose_mg_per_kg": 0.5}'
+    given = await cli("record", dosed, "dose-administered", "--data", "-", "--at", "now", stdin=dose, role="nurse")
+    assert given.code == 0, given.err
+    reading = (
+        '{"session_number": 1, "blood_pressure": {"systolic": 150, "diastolic": 92}, "heart_rate": 80, "spo2": 97, '
+        '"sedation": {"score": 4}, "dissociation": "present"}'
+    )
+    read = await cli("record", dosed, "monitoring-reading", "--data", "-", "--at", "now", stdin=reading, role="nurse")
+    assert read.code == 0, read.err
+    leave = '{"session_number": 1, "collected_by": "Sam", "relationship": "spouse", "patient_response": "better"}'
+    refused = await cli("record", dosed, "discharge", "--data", "-", "--at", "now", stdin=leave, role="nurse")
+    assert refused.code == 2 and "observation_incomplete" in refused.err and "minutes left" in refused.err
+
+    deadline = asyncio.get_running_loop().time() + 30
+    while True:  # visibility lags the course
+        listed = await cli("list", "--awaiting", "discharge", "--json", role="operations")
+        in_chair = {r["course_id"] for r in listed.json()} & {dosed, waiting}
+        if in_chair == {dosed}:
+            break
+        assert asyncio.get_running_loop().time() < deadline, in_chair
+        await asyncio.sleep(0.2)
+    board = await cli("monitoring", "--json", role="nurse")
+    assert board.code == 0, board.err
+    rows = {r["course_id"]: r for r in board.json()}
+    assert set(rows) & {dosed, waiting} == {dosed}
+    assert rows[dosed]["last_blood_pressure"] == "150/92" and rows[dosed]["patient_id"] == "pt-chair-1"
+    ops = {r["course_id"]: r for r in (await cli("monitoring", "--json", role="operations")).json()}
+    assert ops[dosed]["last_blood_pressure"] is None and ops[dosed]["session_number"] == 1
+    text = await cli("monitoring", role="nurse")
+    assert text.out.splitlines()[0].startswith("PATIENT") and "pt-chair-1" in text.out
