@@ -317,6 +317,13 @@ def checklist(course: CourseView) -> str:
         lines.append(f"- route: {course.route}, sessions {course.dosing_sessions.completed}/{planned}")
     if course.awaiting:
         lines.append(f"- waiting for: {', '.join(course.awaiting)}")
+    chair = course.in_monitoring
+    if chair is not None:  # times only: the readings are clinical and stay out of the UI
+        due = f"; BP recheck due {chair.next_reading_due:%H:%M}" if chair.next_reading_due else ""
+        lines.append(
+            f"- in monitoring since {chair.given_at:%H:%M} UTC (session {chair.session_number}){due}; "
+            f"discharge from {chair.discharge_from:%H:%M}"
+        )
     if course.next_due:
         lines.append(f"- next: {course.next_due.what}, {course.next_due.at:%Y-%m-%d %H:%M} UTC")
     if course.attention:

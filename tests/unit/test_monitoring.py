@@ -18,6 +18,7 @@ from course.commands import (
     SideEffect,
     Tick,
 )
+from course.errors import RuleViolation
 from course.monitored import MonitoredSession, Reading
 from course.phases.monitoring import (
     discharge_refusal,
@@ -27,6 +28,7 @@ from course.phases.monitoring import (
     review_reasons,
 )
 from course.policy import BloodPressureThreshold, CoursePolicy, MonitoringPolicy
+from course.view import checklist, view
 from tests import story
 from tests.clinic import Clinic
 
@@ -258,3 +260,63 @@ def test_the_monitored_steps_are_refused_where_they_do_not_belong() -> None:
     assert clinic.rejects(story.NURSE, wrong).code == "not_in_monitoring"
     again = AdministerDose(session_number=1, route="iv_infusion", dose_mg_per_kg=0.5, given_at=given)  # type: ignore[arg-type]
     assert clinic.rejects(story.NURSE, again).code == "already_recorded"
+
+
+def test_the_temporal_ui_checklist_says_since_when_and_when_the_recheck_is_due_without_readings() -> None:
+    clinic = Clinic(policy=MONITORED)
+    given = dosed(clinic)
+    clinic.now = given + timedelta(minutes=45)
+    clinic.record(story.NURSE, chair_reading(clinic.now, systolic=165))
+    text = checklist(view(clinic.course, clinic.now))
+    since, due, leave = given, given + timedelta(minutes=75), given + timedelta(hours=2)
+    assert (
+        f"- in monitoring since {since:%H:%M} UTC (session 1); BP recheck due {due:%H:%M}; discharge from "
+        f"{leave:%H:%M}" in text
+    )
+    assert "165" not in text  # the reading itself is clinical
+
+
+actions = st.lists(
+    st.tuples(
+        st.sampled_from(["reading", "discharge", "tick"]),
+        st.integers(1, 40),  # minutes after the previous action
+        st.integers(110, 180),  # systolic
+        st.integers(3, 5),  # sedation
+        st.booleans(),  # dissociation resolved
+        st.integers(90, 100),  # SpO2
+    ),
+    max_size=15,
+)
+
+
+@given(actions)
+def test_any_sequence_of_readings_and_discharges_is_safe_and_ends_discharged_or_escalated(
+    steps: list[tuple[str, int, int, int, bool, int]],
+) -> None:
+    clinic = Clinic(policy=MONITORED)
+    given = dosed(clinic)
+    threshold = MonitoringPolicy().discharge_bp_threshold.systolic
+    for kind, minutes, systolic, sedation, resolved, spo2 in steps:
+        clinic.now += timedelta(minutes=minutes)
+        if clinic.course.monitoring is None:
+            break
+        if kind == "reading":
+            fields = {
+                "sedation": {"score": sedation},
+                "dissociation": "resolved" if resolved else "present",
+                "spo2": spo2,
+            }
+            clinic.record(story.NURSE, chair_reading(clinic.now, systolic=systolic, **fields))
+        elif kind == "tick":
+            clinic.record(story.OPERATIONS, Tick())
+        else:
+            last = clinic.course.monitoring.last
+            try:
+                clinic.record(story.NURSE, discharge(clinic.now))
+            except RuleViolation:
+                continue
+            assert clinic.now - given >= timedelta(minutes=120)
+            assert last is not None and last.blood_pressure.systolic < threshold
+    clinic.now = given + timedelta(hours=5)
+    clinic.record(story.OPERATIONS, Tick())
+    assert clinic.course.monitoring is None or "monitoring-1-escalation" in clinic.course.fired
