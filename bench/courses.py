@@ -25,10 +25,23 @@ from activities.event_store import PostgresEventStore
 from activities.ports import OutgoingMessage
 from application.courses import CourseClient
 from bench.baseline_workflows import CourseShapeWorkflow, Shape, ShapeStep
-from course.commands import SYSTEM_ACTOR, Actor, Command, InsuranceStatus, MaintenanceKind, RecordEligibility, Tick
+from course.commands import (
+    SYSTEM_ACTOR,
+    Actor,
+    AdministerDose,
+    Command,
+    InsuranceStatus,
+    MaintenanceKind,
+    PatientResponse,
+    RecordDischarge,
+    RecordEligibility,
+    RecordMonitoringReading,
+    Route,
+    Tick,
+)
 from course.decider import decide
 from course.events import CourseOpened, EventEnvelope, EventMetadata
-from course.policy import CoursePolicy
+from course.policy import CoursePolicy, MonitoringPolicy
 from course.state import CourseState, fold
 from tests import story
 from workflows.inputs import OpenCourse, workflow_id
@@ -102,6 +115,60 @@ def full_course(sessions: int = SESSIONS, *, schedule: bool = True) -> list[Step
         )
     )
     return steps
+
+
+def monitored_policy() -> CoursePolicy:
+    """The shrunk policy with monitoring whose clocks never fire within a run: the minimum
+    observation is a millisecond, so a discharge right after one reading is safe."""
+    quick = {route.value: timedelta(milliseconds=1) for route in Route}
+    return shrunk_policy().model_copy(
+        update={"monitoring": MonitoringPolicy(minimum_observation=quick, first_recheck_after=timedelta(hours=1))}
+    )
+
+
+def monitored_course(sessions: int = SESSIONS) -> list[Step]:
+    """The full course with each dose monitored: dose-administered, one reading and a discharge
+    where the one-step course records dosing-session (two updates more per session)."""
+    steps: list[Step] = []
+    for step in full_course(sessions):
+        if step.name != "dosing-session":
+            steps.append(step)
+            continue
+        n = int(step.build(datetime.now(UTC))[1].session_number)  # type: ignore[union-attr]
+        steps += [
+            Step("dose-administered", lambda now, n=n: (story.NURSE, _given(n, now))),
+            Step("monitoring-reading", lambda now, n=n: (story.NURSE, _reading(n, now))),
+            Step("discharge", lambda now, n=n: (story.NURSE, _discharge(n, now))),
+        ]
+    return steps
+
+
+def _given(n: int, now: datetime) -> AdministerDose:
+    return AdministerDose(session_number=n, route=Route.IV_INFUSION, dose_mg_per_kg=0.5, given_at=now)
+
+
+def _reading(n: int, now: datetime) -> RecordMonitoringReading:
+    return RecordMonitoringReading.model_validate(
+        {
+            "session_number": n,
+            "taken_at": now,
+            "blood_pressure": {"systolic": 128, "diastolic": 82},
+            "heart_rate": 76,
+            "spo2": 98,
+            "sedation": {"score": 5},
+            "dissociation": "resolved",
+        }
+    )
+
+
+def _discharge(n: int, now: datetime) -> RecordDischarge:
+    return RecordDischarge(
+        session_number=n,
+        discharged_at=now,
+        collected_by="Sam",
+        relationship="spouse",
+        patient_response=PatientResponse.BETTER,
+    )
 
 
 def until_maintenance(sessions: int = SESSIONS, interval_days: int = 90) -> list[Step]:

@@ -36,6 +36,8 @@ from bench.courses import (
     drive_shape,
     full_course,
     maintenance_policy,
+    monitored_course,
+    monitored_policy,
     until_maintenance,
 )
 from tests import story
@@ -83,7 +85,13 @@ async def _one_course(client: Client, board: ReminderBoard, activities: list, re
         unannounced = await drive_course(CourseClient(client, queue), board, full_course(schedule=False), Timings())
     async with common.course_worker(client, base_queue, [NoopActivities(board).noop], workflows=[CourseShapeWorkflow]):
         shape = await drive_shape(client, base_queue, board, full_course(), Timings())
+    async with build_worker(client, queue, activities):
+        monitored = await drive_course(
+            CourseClient(client, queue), board, monitored_course(), Timings(), policy=monitored_policy()
+        )
     real = report.add("course_history", await common.history_shape(client, workflow_id(course)))
+    watched = report.add("monitored_course_history", await common.history_shape(client, workflow_id(monitored)))
+    report.ratio("monitored_vs_course_events", watched["events"], real["events"])
     base = report.add("baseline_history", await common.history_shape(client, shape))
     report.add("course_events", real["events"], f"target <= {TARGET}: {_verdict(real['events'])}")
     report.ratio("course_vs_baseline_events", real["events"], base["events"])

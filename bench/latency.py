@@ -1,6 +1,6 @@
 """Step latency: a clinician's update call until it returns (its events durable in PostgreSQL).
 
-    python -m bench.latency [--quick] [--courses 10] [--load 200] [--signed]
+    python -m bench.latency [--quick] [--courses 10] [--load 200] [--signed] [--monitored]
 
 Unloaded: courses run one at a time; after each course step the probe sends one bare update
 (BareUpdateWorkflow: one no-op activity) on the same stack, so both see the same moment.
@@ -9,6 +9,7 @@ baseline is N concurrent CourseShapeWorkflow courses, whose every update is a ba
 p50 / p95 / p99 in ms. Target: course p95 <= 1.3 x the baseline's p95.
 `--signed`: every step signed as the API signs it and checked by the worker's key ring, as in a
 clinic (without it the worker has no ring and takes unsigned steps): the cost of signing.
+`--monitored`: each dose monitored (dose-administered, a reading, discharge; bench/courses.py).
 """
 
 from __future__ import annotations
@@ -28,7 +29,16 @@ from activities.notifications import PostgresOutbox
 from application.courses import CourseClient
 from bench import common
 from bench.baseline_workflows import BareUpdateWorkflow, CourseShapeWorkflow, NoopActivities, ShapeStep
-from bench.courses import ReminderBoard, Timings, drive_course, drive_shape, full_course, opening
+from bench.courses import (
+    ReminderBoard,
+    Timings,
+    drive_course,
+    drive_shape,
+    full_course,
+    monitored_course,
+    monitored_policy,
+    opening,
+)
 from trust import keys
 from trust.signing import KeyRing, Signer
 from worker.database import create_pool
@@ -48,7 +58,8 @@ async def main(args: argparse.Namespace) -> None:
         signer = Signer.generate("bench")
         keys.configure(ring=KeyRing.from_setting(signer.public_setting()), signer=signer)
     report.add("signed_steps", bool(args.signed))
-    steps = full_course()
+    steps = monitored_course() if args.monitored else full_course()
+    report.add("monitored_doses", bool(args.monitored))
     with tempfile.TemporaryDirectory(prefix="bench-latency-") as workdir:
         async with (
             common.temporal_dev_server(Path(workdir), args.sqlite_synchronous) as env,
@@ -72,7 +83,7 @@ async def main(args: argparse.Namespace) -> None:
 
             # Unloaded: both workers up, one course step then one bare update, in turn.
             async with real_worker, base_worker:
-                course_steps, bare_steps = await _unloaded(real, board, courses)
+                course_steps, bare_steps = await _unloaded(real, board, courses, monitored=args.monitored)
             report.add("unloaded_samples", len(bare_steps))
             unloaded_base = report.add("unloaded_baseline_ms", common.percentiles(bare_steps))
             unloaded_course = report.add("unloaded_course_ms", common.percentiles([s for _, s in course_steps]))
@@ -90,7 +101,10 @@ async def main(args: argparse.Namespace) -> None:
                 env.client, real_queue, activities_for(store, SelfPayProvider(), PostgresOutbox(pool), board)
             ):
                 course_load = Timings()
-                await asyncio.gather(*(drive_course(real, board, steps, course_load) for _ in range(load)))
+                policy = monitored_policy() if args.monitored else None
+                await asyncio.gather(
+                    *(drive_course(real, board, steps, course_load, policy=policy) for _ in range(load))
+                )
             report.add("load_courses", load)
             loaded_base = report.add("loaded_baseline_ms", common.percentiles(base_load.latencies()))
             loaded_course = report.add("loaded_course_ms", common.percentiles(course_load.latencies()))
@@ -102,16 +116,17 @@ async def main(args: argparse.Namespace) -> None:
 
 
 async def _unloaded(
-    real: CourseClient, board: ReminderBoard, courses: int
+    real: CourseClient, board: ReminderBoard, courses: int, *, monitored: bool = False
 ) -> tuple[list[tuple[str, float]], list[float]]:
-    steps = full_course()
-    await drive_course(real, board, steps, Timings())  # warm-up
+    steps = monitored_course() if monitored else full_course()
+    policy = monitored_policy() if monitored else None
+    await drive_course(real, board, steps, Timings(), policy=policy)  # warm-up
     bare = await real.temporal.start_workflow(BareUpdateWorkflow.run, id=f"bare-{uuid.uuid4()}", task_queue=BARE_QUEUE)
     await bare.execute_update(BareUpdateWorkflow.step, ShapeStep())  # warm-up
     course_steps: list[tuple[str, float]] = []
     bare_steps: list[float] = []
     for _ in range(courses):
-        course = await real.open(opening())
+        course = await real.open(opening(policy=policy))
         for step in steps:
             actor, command = step.build(datetime.now(UTC))
             started = time.perf_counter()
@@ -142,4 +157,5 @@ if __name__ == "__main__":
     parsed.add_argument("--courses", type=int, help="unloaded probe courses (default 10; quick 1)")
     parsed.add_argument("--load", type=int, help="concurrent courses for the loaded part (default 200; quick 10)")
     parsed.add_argument("--signed", action="store_true", help="sign every step and check it in the worker")
+    parsed.add_argument("--monitored", action="store_true", help="monitor each dose (three steps instead of one)")
     common.run(main, parsed.parse_args())
