@@ -29,7 +29,10 @@ def before_dosing(state: CourseState, step: str) -> None:
 
 def spoken(span: timedelta) -> str:
     """`2 hours`, `90 minutes`: a policy's duration as a sentence says it."""
-    minutes = int(span.total_seconds() // 60)
+    seconds = int(span.total_seconds())
+    if seconds % 60:  # shorter policies (tests, demonstrations) say exactly what they are
+        return f"{seconds} seconds" if seconds < 60 else f"{seconds / 60:g} minutes"
+    minutes = seconds // 60
     if minutes % 60:
         return f"{minutes} minutes"
     hours = minutes // 60

@@ -47,13 +47,13 @@ def discharge_refusal(
 ) -> RuleViolation | None:
     """Why this patient may not leave yet, or None. Each refusal names what to do next."""
     minimum = policy.minimum_for(session.route)
-    observed = now - session.given_at
+    observed = max(now - session.given_at, timedelta(0))  # a form's minute can start before the dose
     if observed < minimum:
         left = math.ceil((minimum - observed).total_seconds() / 60)
         return RuleViolation(
             "observation_incomplete",
-            f"The patient has been observed for {int(observed.total_seconds() // 60)} minutes after the dose; "
-            f"{spoken(minimum)} are needed by this route: {left} minutes left.",
+            f"The patient has been observed for {_minutes(int(observed.total_seconds() // 60))} after the dose; "
+            f"{spoken(minimum)} are needed by this route: {_minutes(left)} left.",
         )
     last = session.last
     if last is None or now - last.taken_at > policy.reading_fresh_within:
@@ -85,6 +85,10 @@ def discharge_refusal(
             "The patient must not drive until the next day: record who collects them before discharge.",
         )
     return None
+
+
+def _minutes(count: int) -> str:
+    return "1 minute" if count == 1 else f"{count} minutes"
 
 
 def recheck_due(session: MonitoredSession, policy: MonitoringPolicy) -> datetime | None:
@@ -171,7 +175,9 @@ def record_reading(state: CourseState, command: RecordMonitoringReading, now: da
     session, policy = _monitored(state, "monitoring-reading", command.session_number)
     require(command.taken_at <= now + CLOCK_SKEW, "taken_in_future", "A reading cannot be recorded before it is taken.")
     require(
-        command.taken_at >= session.given_at,
+        # Forms give times to the minute and devices' clocks differ: a reading stamped a little
+        # before the dose is the same moment, not a pre-dose reading.
+        command.taken_at >= session.given_at - CLOCK_SKEW,
         "reading_before_dose",
         "This reading is from before the dose: monitoring readings start when the dose is given.",
     )

@@ -254,7 +254,8 @@ def test_the_monitored_steps_are_refused_where_they_do_not_belong() -> None:
 
     clinic = Clinic(policy=MONITORED)
     given = dosed(clinic)
-    assert clinic.rejects(story.NURSE, chair_reading(given - timedelta(minutes=5))).code == "reading_before_dose"
+    assert clinic.rejects(story.NURSE, chair_reading(given - timedelta(minutes=6))).code == "reading_before_dose"
+    assert clinic.record(story.NURSE, chair_reading(given - timedelta(seconds=40))) == ["MonitoringReadingRecorded"]
     assert clinic.rejects(story.THERAPIST, chair_reading(given)).code == "role_not_permitted"
     wrong = chair_reading(given).model_copy(update={"session_number": 2})
     assert clinic.rejects(story.NURSE, wrong).code == "not_in_monitoring"
@@ -320,3 +321,12 @@ def test_any_sequence_of_readings_and_discharges_is_safe_and_ends_discharged_or_
     clinic.now = given + timedelta(hours=5)
     clinic.record(story.OPERATIONS, Tick())
     assert clinic.course.monitoring is None or "monitoring-1-escalation" in clinic.course.fired
+
+
+def test_a_short_policy_and_a_time_before_the_dose_still_read_as_sentences() -> None:
+    short = MonitoringPolicy(minimum_observation={"iv_infusion": timedelta(seconds=20)})
+    refused = discharge_refusal(session(reading(0)), short, at(-0.5), ride_handoff=True)
+    assert refused is not None and refused.message == (
+        "The patient has been observed for 0 minutes after the dose; 20 seconds are needed by this route: "
+        "1 minute left."
+    )
