@@ -35,6 +35,7 @@ SENSITIVE_KEYS: frozenset[str] = frozenset(
         # The support person is a third party who never consented to being in our logs.
         "support_person",
         "relationship",
+        "collected_by",  # who took the patient home after a dose: a third party too
         # Insurance identifiers link the pseudonymous id to a payer account, i.e. to a person.
         "member_ref",
         "member_id",
@@ -61,6 +62,10 @@ SENSITIVE_KEYS: frozenset[str] = frozenset(
         "side_effects",
         "patient_response",
         "dose_mg_per_kg",
+        # Observations after a dose (course/phases/monitoring.py).
+        "spo2",
+        "sedation",
+        "dissociation",
         "starting_dose_mg_per_kg",
         "max_dose_mg_per_kg",
         "new_dose_mg_per_kg",
