@@ -104,5 +104,8 @@ create_search_attribute OnHold Bool
 create_search_attribute NeedsClinicalReview Bool
 create_search_attribute DosingSessionsCompleted Int
 create_search_attribute InsuranceStatus Keyword
+create_search_attribute NeedsAttention Keyword
+create_search_attribute InMonitoring Bool
+create_search_attribute DischargeDueAt Datetime
 
 echo "Temporal setup complete for namespace '${NAMESPACE}'"

@@ -42,6 +42,9 @@ EXPECTED_SEARCH_ATTRIBUTES = {
     "NeedsClinicalReview": "Bool",
     "DosingSessionsCompleted": "Int",
     "InsuranceStatus": "Keyword",
+    "NeedsAttention": "Keyword",
+    "InMonitoring": "Bool",
+    "DischargeDueAt": "Datetime",
 }
 # Type names accepted by `temporal operator search-attribute create --type`.
 VALID_SA_TYPES = {"Text", "Keyword", "Int", "Double", "Bool", "Datetime", "KeywordList"}
