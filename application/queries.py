@@ -70,7 +70,7 @@ SAVED_VIEWS: dict[str, str] = {
     "Waiting for financial clearance": course_query(awaiting="financial-clearance"),
     "In dosing": course_query(phase="dosing"),
     "In maintenance": course_query(phase="maintenance"),
-    "In monitoring after a dose": f"{course_query()} AND InMonitoring = true",
+    "In monitoring after a dose": f"{course_query()} AND DischargeDueAt IS NOT NULL",
 }
 
 

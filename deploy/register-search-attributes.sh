@@ -105,7 +105,6 @@ create_search_attribute NeedsClinicalReview Bool
 create_search_attribute DosingSessionsCompleted Int
 create_search_attribute InsuranceStatus Keyword
 create_search_attribute NeedsAttention Keyword
-create_search_attribute InMonitoring Bool
 create_search_attribute DischargeDueAt Datetime
 
 echo "Temporal setup complete for namespace '${NAMESPACE}'"

@@ -43,7 +43,6 @@ EXPECTED_SEARCH_ATTRIBUTES = {
     "DosingSessionsCompleted": "Int",
     "InsuranceStatus": "Keyword",
     "NeedsAttention": "Keyword",
-    "InMonitoring": "Bool",
     "DischargeDueAt": "Datetime",
 }
 # Type names accepted by `temporal operator search-attribute create --type`.

@@ -20,8 +20,9 @@ DOSING_SESSIONS_COMPLETED = SearchAttributeKey.for_int("DosingSessionsCompleted"
 INSURANCE_STATUS = SearchAttributeKey.for_keyword("InsuranceStatus")
 # Set while the course cannot record something it decided on its own: the reason code.
 NEEDS_ATTENTION = SearchAttributeKey.for_keyword("NeedsAttention")
-# A patient in the chair after a dose (course/phases/monitoring.py), and when they may leave.
-IN_MONITORING = SearchAttributeKey.for_bool("InMonitoring")
+# Set while a patient is in the chair after a dose (course/phases/monitoring.py): when they may
+# leave. Its presence is "in monitoring": a fourth Bool (InMonitoring) would exceed the three a
+# namespace of the dev server (SQLite visibility) can hold, and the dev server would not start.
 DISCHARGE_DUE_AT = SearchAttributeKey.for_datetime("DischargeDueAt")
 
 ALL: tuple[SearchAttributeKey[Any], ...] = (
@@ -36,7 +37,6 @@ ALL: tuple[SearchAttributeKey[Any], ...] = (
     DOSING_SESSIONS_COMPLETED,
     INSURANCE_STATUS,
     NEEDS_ATTENTION,
-    IN_MONITORING,
     DISCHARGE_DUE_AT,
 )
 
@@ -73,7 +73,6 @@ def values_for(course: CourseView) -> IndexedValues:
         DOSING_SESSIONS_COMPLETED.name: course.dosing_sessions.completed,
         INSURANCE_STATUS.name: course.insurance,
         NEEDS_ATTENTION.name: course.attention,
-        IN_MONITORING.name: course.in_monitoring is not None,
         DISCHARGE_DUE_AT.name: course.in_monitoring.discharge_from if course.in_monitoring else None,
     }
 
