@@ -143,6 +143,16 @@ def monitored_course(sessions: int = SESSIONS) -> list[Step]:
     return steps
 
 
+def in_the_chair(done: int = SESSIONS // 2) -> list[Step]:
+    """A monitored course through `done` sessions, then the next one checked in, dosed and read
+    twice: a patient in the chair after the dose, with its clocks running (the memory benchmark's
+    monitored counterpart of `mid_dosing`)."""
+    steps = monitored_course()
+    finished = 7 + 6 * done  # assessment, six preparation steps, six steps per monitored session
+    chair = steps[finished : finished + 4]  # schedule, check-in, dose-administered, a reading
+    return [*steps[:finished], *chair, chair[-1]]
+
+
 def _given(n: int, now: datetime) -> AdministerDose:
     return AdministerDose(session_number=n, route=Route.IV_INFUSION, dose_mg_per_kg=0.5, given_at=now)
 

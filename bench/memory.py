@@ -39,7 +39,17 @@ from activities.ports import OutgoingMessage
 from application.courses import CourseClient
 from bench import common
 from bench.baseline_workflows import BareUpdateWorkflow, CourseShapeWorkflow, NoopActivities
-from bench.courses import Timings, drive_course, drive_shape, full_course, mid_dosing, opening, until_maintenance
+from bench.courses import (
+    Timings,
+    drive_course,
+    drive_shape,
+    full_course,
+    in_the_chair,
+    mid_dosing,
+    monitored_policy,
+    opening,
+    until_maintenance,
+)
 from course.state import CourseState
 from worker.converter import data_converter
 from worker.database import create_pool
@@ -149,6 +159,18 @@ async def main(args: argparse.Namespace) -> None:
                 child, mid, lambda: drive_course(courses, board, mid_dosing(), Timings(), wait_for_result=False)
             )
             report.add("mid_dosing_kib_per_cached_course", per_course, f"target <= {TARGET_KIB}")
+            chair = await _per_cached(
+                child,
+                mid,
+                lambda: drive_course(
+                    courses, board, in_the_chair(), Timings(), wait_for_result=False, policy=monitored_policy()
+                ),
+            )
+            report.add(
+                "in_monitoring_kib_per_cached_course",
+                chair,
+                "mid-dosing, monitored, a patient in the chair after a dose",
+            )
             report.ratio("mid_dosing_vs_shape", per_course, shape)
             report.add("mid_dosing_rss_mib", round(child.rss() / KIB**2, 1), "worker RSS with all of the above cached")
             maintained = await drive_course(
