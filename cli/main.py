@@ -32,6 +32,7 @@ from application.reads import ReadRefused
 from application.request_ids import derived_request_id
 from cli import login_cmd, notifications_cmd, policy_cmd, staff_cmd, when
 from cli.edge import ApiUnavailable, RequestInvalid, StaffApi
+from cli.tables import table
 from cli.tokens import NotSignedIn, read_token
 from course.access import BreakGlassReason
 from course.commands import (
@@ -498,9 +499,7 @@ async def cmd_monitoring(args: argparse.Namespace, settings: Settings) -> int:
         )
         for r in rows
     ]
-    widths = [max(len(line[i]) for line in [header, *cells]) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in [header, *cells]]
-    _print(args, [r.model_dump(mode="json") for r in rows], "\n".join(lines) if rows else "nobody in monitoring")
+    _print(args, [r.model_dump(mode="json") for r in rows], table(header, cells) if rows else "nobody in monitoring")
     return OK
 
 
@@ -520,10 +519,7 @@ def course_table(rows: list[dict[str, Any]]) -> str:
         )
         for r in rows
     ]
-    widths = [max(len(row[i]) for row in [header, *cells]) for i in range(len(header))]
-    return "\n".join(
-        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in [header, *cells]
-    )
+    return table(header, cells)
 
 
 async def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:

@@ -20,6 +20,7 @@ import sys
 from typing import Any
 
 from application.courses import parse_course_id
+from cli.tables import table
 from course.access import BreakGlassReason
 from worker.settings import Settings
 
@@ -64,9 +65,7 @@ def _text(rows: list[dict[str, Any]], *, one_course: bool) -> str:
             str(r["attempts"]),
         )
         cells.append(row if one_course else (r["course_id"], *row))
-    widths = [max(len(line[i]) for line in [header, *cells]) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in [header, *cells]]
-    return "\n".join(lines)
+    return table(header, cells)
 
 
 def _when(moment: str | None) -> str:

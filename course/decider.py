@@ -55,7 +55,7 @@ from course.rules import (
     role_refusal,
 )
 from course.state import CourseState
-from course.timing import pending
+from course.timing import DueItem, pending
 
 
 def decide(
@@ -156,16 +156,7 @@ def _tick(state: CourseState, now: datetime) -> list[DomainEvent]:
             break
         match item.kind:
             case "reminder":
-                events.append(
-                    ReminderSent(
-                        key=item.key,
-                        purpose=item.purpose,
-                        recipient=item.recipient,
-                        due_at=item.at,
-                        session_number=item.session_number,
-                        subject_at=item.subject_at,
-                    )
-                )
+                events.append(_reminder(item))
             case "overdue":
                 events.append(FollowUpOverdue(key=item.key, what=item.purpose, due_at=item.at))
             case "maintenance_overdue":
@@ -183,16 +174,21 @@ def _tick(state: CourseState, now: datetime) -> list[DomainEvent]:
                 # The course is flagged (Overdue) until a reading or the discharge answers it.
                 events += [
                     FollowUpOverdue(key=item.key, what=item.purpose, due_at=item.at),
-                    ReminderSent(
-                        key=item.key,
-                        purpose=item.purpose,
-                        recipient=item.recipient,
-                        due_at=item.at,
-                        session_number=item.session_number,
-                        subject_at=item.subject_at,
-                    ),
+                    _reminder(item),
                 ]
             case "lapse":
                 # A lapse ends the course: nothing after it is due any more.
                 return [*events, CourseClosed(outcome="lapsed", reasons=[item.purpose])]
     return events
+
+
+def _reminder(item: DueItem) -> ReminderSent:
+    """The reminder a due item sends, as it is."""
+    return ReminderSent(
+        key=item.key,
+        purpose=item.purpose,
+        recipient=item.recipient,
+        due_at=item.at,
+        session_number=item.session_number,
+        subject_at=item.subject_at,
+    )

@@ -5,9 +5,15 @@ Value types only (no rules: those are in course/phases/monitoring.py), so the st
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from course.commands import BloodPressure, Dissociation, DoseMgPerKg, SedationScale, SideEffect
+
+if TYPE_CHECKING:  # events import the state's types; only the annotation needs these
+    from course.commands import RecordMonitoringReading
+    from course.events import MonitoringReadingRecorded
 
 
 class Reading(BaseModel):
@@ -23,6 +29,20 @@ class Reading(BaseModel):
     sedation_score: int = Field(ge=0, le=5)
     dissociation: Dissociation
     side_effects: list[SideEffect] = Field([], max_length=12)
+
+    @classmethod
+    def of(cls, observed: RecordMonitoringReading | MonitoringReadingRecorded) -> Reading:
+        """The reading a step carries, or the event that recorded it (the same fields)."""
+        return cls(
+            taken_at=observed.taken_at,
+            blood_pressure=observed.blood_pressure,
+            heart_rate=observed.heart_rate,
+            spo2=observed.spo2,
+            sedation_scale=observed.sedation.scale,
+            sedation_score=observed.sedation.score,
+            dissociation=observed.dissociation,
+            side_effects=list(observed.side_effects),
+        )
 
 
 class MonitoredSession(BaseModel):

@@ -292,16 +292,7 @@ def _changes(state: CourseState, event: DomainEvent, at: datetime) -> dict[str, 
             }
         case MonitoringReadingRecorded():
             assert state.monitoring is not None
-            reading = Reading(
-                taken_at=event.taken_at,
-                blood_pressure=event.blood_pressure,
-                heart_rate=event.heart_rate,
-                spo2=event.spo2,
-                sedation_scale=event.sedation.scale,
-                sedation_score=event.sedation.score,
-                dissociation=event.dissociation,
-                side_effects=list(event.side_effects),
-            )
+            reading = Reading.of(event)
             readings = sorted([*state.monitoring.readings, reading], key=lambda r: r.taken_at)
             prefix = f"monitoring-{event.session_number}-recheck"
             return {

@@ -187,16 +187,7 @@ def record_reading(state: CourseState, command: RecordMonitoringReading, now: da
         "A reading at this time is already recorded for this session.",
     )
     recorded = MonitoringReadingRecorded(**command.model_dump(exclude={"step"}))
-    reading = Reading(
-        taken_at=command.taken_at,
-        blood_pressure=command.blood_pressure,
-        heart_rate=command.heart_rate,
-        spo2=command.spo2,
-        sedation_scale=command.sedation.scale,
-        sedation_score=command.sedation.score,
-        dissociation=command.dissociation,
-        side_effects=list(command.side_effects),
-    )
+    reading = Reading.of(command)
     before = review_reasons(session, policy)
     after = session.model_copy(update={"readings": sorted([*session.readings, reading], key=lambda r: r.taken_at)})
     new = [reason for reason in review_reasons(after, policy) if reason not in before]
