@@ -197,6 +197,9 @@ class ReminderFacts(_Message):
     subject_at: AwareDatetime | None = None
     # A staff message's reason code (`^[a-z0-9_]+$`): why a course needs attention.
     reason: str | None = None
+    # A clinic digest's lines (the morning huddle, a reconciliation): opaque ids, codes and
+    # times only (course/huddle.py, course/reconcile.py), never patient data.
+    digest: list[str] | None = None
 
 
 class Notification(_Message):

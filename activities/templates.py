@@ -42,6 +42,7 @@ class Facts:
     when: str | None  # the time the reminder is about, in the recipient's zone
     due: str  # when the reminder fell due, in the recipient's zone
     reason: str  # a staff message's reason code (course_needs_attention), else ""
+    digest: tuple[str, ...] = ()  # a clinic digest's lines (daily_huddle, reconcile_findings)
 
 
 Template = Callable[[Facts], tuple[str, str]]
@@ -85,6 +86,15 @@ def _staff(subject: str, body: str) -> Template:
             f"{text}\n\nCourse {f.course_id}. Details: `course status {f.course_id}`, or the Temporal UI "
             f"(workflow course-{f.course_id}).\n",
         )
+
+    return render
+
+
+def _digest(subject: str, footer: str) -> Template:
+    """A clinic-wide digest to staff: its lines as they are (ids, codes, times), and where to look."""
+
+    def render(f: Facts) -> tuple[str, str]:
+        return f"{subject} ({f.due})", "\n".join(f.digest) + f"\n\n{footer}\n"
 
     return render
 
@@ -136,6 +146,15 @@ TEMPLATES: dict[str, Template] = {
         "and retries by itself with growing pauses; once the cause is fixed, `course retry` retries now. "
         'See docs/runbook.md, "A course needs attention".',
     ),
+    # The clinic's schedules (workflows/clinic.py): operations, and each clinician their own part.
+    "daily_huddle": _digest(
+        "Today's huddle", "The console's Today page shows the same; `course status COURSE_ID` for a course."
+    ),
+    "reconcile_findings": _digest(
+        "Reconciliation findings",
+        "Each course named is marked NeedsAttention with its code; `course reconcile --last` lists them. "
+        'See docs/runbook.md, "A course needs attention".',
+    ),
 }
 
 # A purpose without its own words still reaches staff: it is a course needing attention. A
@@ -182,6 +201,7 @@ def render(notification: Notification, contact: Contact | None, clinic: Clinic) 
         when=_format(facts.subject_at, zone) if facts and facts.subject_at else None,
         due=_format(notification.due_at, zone),
         reason=facts.reason if facts and facts.reason else "",
+        digest=tuple(facts.digest) if facts and facts.digest else (),
     )
     template = TEMPLATES.get(notification.purpose)
     if template is None:

@@ -190,7 +190,9 @@ class CourseReads:
                 "Notifications across courses are for operations staff; read a course's own notifications instead.",
             )
         rows = await fetch_notifications(self.pool, None, attention=attention, limit=limit)
-        await self.access.append(actor, sorted({r["course_id"] for r in rows}), Read.NOTIFICATIONS, self.channel)
+        # The clinic's digests (workflows/clinic.py) are rows of no course: nothing to record for them.
+        courses = sorted({r["course_id"] for r in rows if not r["course_id"].startswith("clinic-")})
+        await self.access.append(actor, courses, Read.NOTIFICATIONS, self.channel)
         return rows
 
     async def listing(self, actor: Actor, query: str, limit: int) -> list[dict[str, Any]]:

@@ -30,7 +30,7 @@ from application.courses import CourseClient, CourseNotFound, StepRejected, Step
 from application.queries import BadFilter, course_query
 from application.reads import ReadRefused
 from application.request_ids import derived_request_id
-from cli import login_cmd, notifications_cmd, policy_cmd, staff_cmd, when
+from cli import login_cmd, notifications_cmd, policy_cmd, reconcile_cmd, staff_cmd, when
 from cli.edge import ApiUnavailable, RequestInvalid, StaffApi
 from cli.tables import table
 from cli.tokens import NotSignedIn, read_token
@@ -559,10 +559,17 @@ async def cmd_dashboard(args: argparse.Namespace, settings: Settings) -> int:
 
 async def cmd_setup_cluster(args: argparse.Namespace, settings: Settings) -> int:
     from worker.cluster import register_search_attributes  # noqa: PLC0415
+    from worker.schedules import ensure_schedules  # noqa: PLC0415
 
     client = await _client(settings)
     added = await register_search_attributes(client.temporal, settings.temporal_namespace)
-    _print(args, {"registered": added}, f"registered {len(added)} search attribute(s): {', '.join(added) or '-'}")
+    schedules = await ensure_schedules(client.temporal, settings)
+    text = (
+        f"registered {len(added)} search attribute(s): {', '.join(added) or '-'}\n"
+        + "schedules: "
+        + ", ".join(f"{name} {outcome}" for name, outcome in schedules.items())
+    )
+    _print(args, {"registered": added, "schedules": schedules}, text)
     return OK
 
 
@@ -690,7 +697,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("dev", "run everything locally: Temporal dev server + UI, PostgreSQL, worker"),
         ("worker", "run a worker"),
         ("migrate", "apply database migrations"),
-        ("setup-cluster", "register the search attributes on a Temporal cluster"),
+        ("setup-cluster", "register the search attributes and create the clinic's schedules on a Temporal cluster"),
         ("codec-server", "serve /decode and /encode so authorised staff read payloads in the Temporal UI"),
         ("api", "serve the HTTP API and the clinician console (API_HOST:API_PORT, default 127.0.0.1:8082)"),
     ]:
@@ -728,6 +735,7 @@ def build_parser() -> argparse.ArgumentParser:
     staff_cmd.add_parser(sub)
     login_cmd.add_parsers(sub)
     policy_cmd.add_parser(sub)
+    reconcile_cmd.add_parser(sub)
     _board_parser(sub)
 
     _verify_parser(sub)
@@ -775,6 +783,7 @@ _ASYNC: dict[str, Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, i
     "logout": login_cmd.logout,
     "whoami": login_cmd.whoami,
     "policy": policy_cmd.run,
+    "reconcile": reconcile_cmd.run,
 }
 
 

@@ -25,7 +25,8 @@ from api.server import api_url
 from worker import codec_server, dev_lock, dev_postgres
 from worker.binaries import temporal_cli
 from worker.child_process import die_with_parent, is_running, stop_leftover
-from worker.main import run_worker
+from worker.main import connect, run_worker
+from worker.schedules import describe, ensure_schedules
 from worker.settings import Settings
 from workflows.search_attributes import cli_definitions
 
@@ -186,6 +187,13 @@ def _run_stack(settings: Settings, data_dir: Path, lock: dev_lock.DevStackLock) 
         print("Stopped Temporal dev server" + (" and PostgreSQL." if pg_server else "."), flush=True)
 
 
+async def _schedules(settings: Settings) -> None:
+    """The clinic's Schedules (worker/schedules.py), created or brought up to date: idempotent."""
+    outcomes = await ensure_schedules(await connect(settings), settings)
+    changed = ", ".join(f"{name} {outcome}" for name, outcome in outcomes.items())
+    print(f"Schedules:        {describe(settings)} [{changed}]", flush=True)
+
+
 async def _serve(settings: Settings, dsn: str) -> None:
     """The worker, the codec server and the API, until Ctrl-C.
 
@@ -219,6 +227,7 @@ async def _serve(settings: Settings, dsn: str) -> None:
             print("Worker running; Ctrl-C stops everything.", flush=True)
 
     announcing = asyncio.create_task(announce())
+    await _schedules(settings)
     try:
         await asyncio.gather(
             run_worker(settings, dsn, stop, running=worker_running),

@@ -18,6 +18,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.channels import ConsoleChannel, SmtpChannel
+from activities.clinic import ClinicActivities
 from activities.contacts import PostgresContactDirectory
 from activities.eligibility import EligibilityActivities, provider_named
 from activities.event_store import EventStoreActivities, PostgresEventStore
@@ -33,6 +34,7 @@ from worker.database import create_pool, database_url, migrate
 from worker.health import Health, pool_probe, serve_health
 from worker.logging import configure_logging
 from worker.settings import Settings
+from workflows.clinic import DailyHuddleWorkflow, ReconcileWorkflow
 from workflows.treatment_course import TreatmentCourseWorkflow
 
 log = structlog.get_logger(__name__)
@@ -46,13 +48,18 @@ def activities_for(
     *,
     contacts: ContactDirectory | None = None,
     clinic: Clinic | None = None,
+    schedules: ClinicActivities | None = None,
 ) -> Sequence[Any]:
+    """`schedules`: the clinic's scheduled work (workflows/clinic.py), which needs a Temporal
+    client and PostgreSQL; without it a worker serves courses alone."""
     events = EventStoreActivities(store)
+    scheduled = [schedules.gather_huddle, schedules.reconcile_courses] if schedules else []
     return [
         events.append_events,
         events.load_course,
         EligibilityActivities(provider).check_eligibility,
         NotificationActivities(outbox, channel, contacts, clinic).send_notification,
+        *scheduled,
     ]
 
 
@@ -104,6 +111,17 @@ def clinic_from(settings: Settings) -> Clinic:
     )
 
 
+def clinic_activities(client: Client, pool: Any, settings: Settings) -> ClinicActivities:
+    return ClinicActivities(
+        client,
+        pool,
+        task_queue=settings.course_task_queue,
+        time_zone=settings.huddle_zone,
+        stuck_sending_after=timedelta(minutes=settings.reconcile_stuck_sending_minutes),
+        confirm_after=settings.reconcile_confirm_seconds,
+    )
+
+
 def build_worker(
     client: Client,
     task_queue: str,
@@ -115,7 +133,7 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[TreatmentCourseWorkflow],
+        workflows=[TreatmentCourseWorkflow, DailyHuddleWorkflow, ReconcileWorkflow],
         activities=activities,
         graceful_shutdown_timeout=timedelta(seconds=graceful_shutdown),
         max_cached_workflows=max_cached_workflows,
@@ -200,6 +218,7 @@ async def run_worker(
                 channel,
                 contacts=PostgresContactDirectory(pool, operations),
                 clinic=clinic_from(settings),
+                schedules=clinic_activities(client, pool, settings),
             ),
             graceful_shutdown=settings.worker_graceful_shutdown_seconds,
             max_cached_workflows=settings.worker_max_cached_workflows,

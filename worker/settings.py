@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -109,6 +110,18 @@ class Settings(BaseSettings):
     # `default` is published by migrations/0007_policies.sql until a clinic admin publishes more.
     clinic_policy: str = Field(DEFAULT_POLICY_NAME, pattern=POLICY_NAME_PATTERN)
 
+    # The clinic's schedules (worker/schedules.py, workflows/clinic.py), created by `course dev` and
+    # `course setup-cluster`. HUDDLE_AT: the morning huddle's local time (HH:MM) in
+    # HUDDLE_TIME_ZONE (IANA; unset: CLINIC_TIME_ZONE). The reconciliation runs every
+    # RECONCILE_EVERY_MINUTES; a notification `sending` for longer than
+    # RECONCILE_STUCK_SENDING_MINUTES is stuck; a disagreement must be seen twice,
+    # RECONCILE_CONFIRM_SECONDS apart (a step in flight is stored a moment before it is folded).
+    huddle_at: str = Field("07:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    huddle_time_zone: str | None = None
+    reconcile_every_minutes: int = Field(60, ge=5, le=24 * 60)
+    reconcile_stuck_sending_minutes: int = Field(10, ge=1, le=24 * 60)
+    reconcile_confirm_seconds: float = Field(2.0, ge=0, le=60)
+
     # Production (worker/telemetry.py, worker/health.py). METRICS_BIND: Prometheus endpoint of the
     # SDK runtime (`0.0.0.0:9464`), HEALTH_BIND: GET /healthz (`0.0.0.0:8080`); unset: off.
     metrics_bind: str | None = None
@@ -122,6 +135,20 @@ class Settings(BaseSettings):
     temporal_tls_key: Path | None = None
     temporal_tls_server_name: str | None = None
     temporal_api_key: SecretStr | None = None
+
+    @field_validator("huddle_time_zone")
+    @classmethod
+    def _a_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"{value!r} is not an IANA time zone (e.g. Europe/Berlin)") from None
+        return value
+
+    @property
+    def huddle_zone(self) -> str:
+        return self.huddle_time_zone or self.clinic_time_zone
 
     @field_validator("api_public_origin", mode="before")
     @classmethod

@@ -58,6 +58,7 @@ with workflow.unsafe.imports_passed_through():
     from course.errors import RuleViolation
     from course.events import CourseOpened, DomainEvent, EventEnvelope, EventMetadata, ReminderSent
     from course.provenance import CommandSignature
+    from course.reconcile import FindingCode
     from course.state import CourseState, evolve, fold
     from course.timing import DueItem, next_due
     from course.view import CourseView, checklist, view
@@ -127,6 +128,10 @@ class TreatmentCourseWorkflow:
         self._unsaved: list[EventEnvelope] = []
         self._applied: list[str] = list(request.applied_updates)
         self._attention: str | None = None
+        # What the clinic's reconciliation found about this course (course/reconcile.py), until a
+        # later run finds it settled. Not carried across continue-as-new: the next hourly run
+        # marks the course again if the finding stands.
+        self._reconciled: str | None = None
         self._pauses = 0
         self._retry_now = False
         self._cancel_requested = False
@@ -259,6 +264,18 @@ class TreatmentCourseWorkflow:
         or a fix to `evolve` that running courses should fold by)."""
         self._resync_requested = True
 
+    @workflow.signal
+    def reconciled(self, code: str | None) -> None:
+        """The clinic's reconciliation (workflows/clinic.py) marks the course `NeedsAttention` with
+        its finding's code, or clears its mark (None). An unknown code is ignored: a signal cannot
+        be refused, and only codes may reach a search attribute."""
+        if code is not None and code not in {c.value for c in FindingCode}:
+            workflow.logger.warning("unknown reconciliation code ignored")
+            return
+        if code != self._reconciled:
+            self._reconciled = code
+            self._publish()
+
     def _already_applied(self, update: workflow.UpdateInfo | None) -> bool:
         # Temporal deduplicates update ids within a run only; these ids cross continue-as-new.
         return update is not None and update.id in self._applied
@@ -279,7 +296,9 @@ class TreatmentCourseWorkflow:
 
     def _view(self) -> CourseView:
         course = view(self._state, workflow.now())
-        return course.model_copy(update={"attention": self._attention}) if self._attention else course
+        # The course's own reason first: it is what the course itself is retrying.
+        attention = self._attention or self._reconciled
+        return course.model_copy(update={"attention": attention}) if attention else course
 
     def _envelopes(
         self,

@@ -1,0 +1,210 @@
+"""The clinic's Schedules on the real dev server: they exist after setup (twice is the same as
+once), the morning huddle says what the courses hold, and the reconciliation finds the course
+whose workflow was terminated by hand, and only that one."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import pytest
+import pytest_asyncio
+from temporalio.testing import WorkflowEnvironment
+
+from activities.clinic import ClinicActivities
+from activities.eligibility import SelfPayProvider
+from activities.event_store import PostgresEventStore
+from activities.notifications import MemoryChannel, PostgresOutbox
+from application.clinic_runs import last_reconcile, latest_huddle
+from application.courses import CourseClient
+from course.huddle import HuddleDigest
+from course.policy import CoursePolicy
+from course.reconcile import FindingCode
+from tests import story
+from tests.conftest import task_queue
+from worker.main import activities_for, build_worker
+from worker.schedules import HUDDLE_SCHEDULE, RECONCILE_SCHEDULE, ensure_schedules
+from worker.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+# Zones far enough apart that one of them is between 02:00 and 21:00 now: a session an hour from
+# now is then today there, whatever time the test runs.
+ZONES = ("Europe/Berlin", "America/New_York", "Asia/Tokyo", "Pacific/Honolulu")
+
+
+def daytime_zone() -> str:
+    now = datetime.now(UTC)
+    return next(z for z in ZONES if 2 <= now.astimezone(ZoneInfo(z)).hour < 21)
+
+
+@dataclass
+class Clinic:
+    courses: CourseClient
+    pool: asyncpg.Pool
+    channel: MemoryChannel
+    settings: Settings
+
+
+@pytest_asyncio.fixture
+async def clinic(dev_env: WorkflowEnvironment, pg_pool: asyncpg.Pool) -> AsyncIterator[Clinic]:
+    queue = task_queue()
+    zone = daytime_zone()
+    settings = Settings(course_task_queue=queue, huddle_time_zone=zone, huddle_at="07:30")
+    channel = MemoryChannel()
+    scheduled = ClinicActivities(dev_env.client, pg_pool, task_queue=queue, time_zone=zone, confirm_after=0.5)
+    worker = build_worker(
+        dev_env.client,
+        queue,
+        activities_for(
+            PostgresEventStore(pg_pool), SelfPayProvider(), PostgresOutbox(pg_pool), channel, schedules=scheduled
+        ),
+    )
+    async with worker:
+        await ensure_schedules(dev_env.client, settings)
+        yield Clinic(CourseClient(dev_env.client, queue), pg_pool, channel, settings)
+
+
+async def test_the_schedules_exist_and_setting_them_up_again_changes_nothing(
+    dev_env: WorkflowEnvironment, clinic: Clinic
+) -> None:
+    client = dev_env.client
+    assert await ensure_schedules(client, clinic.settings) == {
+        HUDDLE_SCHEDULE: "unchanged",
+        RECONCILE_SCHEDULE: "unchanged",
+    }
+    listed = {s.id async for s in await client.list_schedules()}
+    assert {HUDDLE_SCHEDULE, RECONCILE_SCHEDULE} <= listed
+    huddle = await client.get_schedule_handle(HUDDLE_SCHEDULE).describe()
+    assert huddle.schedule.spec.time_zone_name == clinic.settings.huddle_zone
+    # Paused by operations in the UI, then a new huddle time: updated in place, still paused.
+    await client.get_schedule_handle(HUDDLE_SCHEDULE).pause(note="paused by ops-dunn")
+    later = clinic.settings.model_copy(update={"huddle_at": "08:15"})
+    assert (await ensure_schedules(client, later))[HUDDLE_SCHEDULE] == "updated"
+    described = await client.get_schedule_handle(HUDDLE_SCHEDULE).describe()
+    assert described.schedule.state.paused
+    calendar = described.schedule.spec.calendars[0]
+    assert (calendar.hour[0].start, calendar.minute[0].start) == (8, 15)
+    assert (await ensure_schedules(client, later))[HUDDLE_SCHEDULE] == "unchanged"
+    await client.get_schedule_handle(HUDDLE_SCHEDULE).unpause()
+
+
+async def _prepared(courses: CourseClient, clinician: str, policy: CoursePolicy | None = None) -> str:
+    course = str(await courses.open(story.opening(policy=policy).model_copy(update={"clinician_id": clinician})))
+    await courses.record(course, story.assessment(), story.PRESCRIBER)
+    for actor, command in story.preparation(datetime.now(UTC)):
+        await courses.record(course, command, actor)  # type: ignore[arg-type]
+    return course
+
+
+async def _until(check: object, what: str, within: float = 30.0) -> None:
+    assert callable(check)
+    for _ in range(int(within / 0.2)):
+        if await check():
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"{what} did not happen within {within:.0f}s")
+
+
+async def _huddle_after(clinic: Clinic, since: datetime) -> HuddleDigest:
+    found: list[HuddleDigest] = []
+
+    async def made() -> bool:
+        digest = await latest_huddle(clinic.pool)
+        if digest is not None and digest.made_at > since:
+            found.append(digest)
+            return True
+        return False
+
+    await _until(made, "a huddle run")
+    return found[-1]
+
+
+async def test_the_huddle_says_what_today_holds(dev_env: WorkflowEnvironment, clinic: Clinic) -> None:
+    courses = clinic.courses
+    clinician = f"dr-huddle-{uuid.uuid4().hex[:6]}"
+    today = await _prepared(courses, clinician)
+    await courses.record(today, story.schedule(1, datetime.now(UTC) + timedelta(hours=1)), story.OPERATIONS)
+    review = await _prepared(courses, clinician)
+    await courses.record(review, story.check_in(1), story.NURSE)
+    await courses.record(review, story.dose(1, patient_response="worse"), story.NURSE)
+    quick = CoursePolicy(integration_reminder_after=timedelta(seconds=1), integration_due_within=timedelta(seconds=2))
+    late = await _prepared(courses, clinician, quick)
+    await courses.record(late, story.check_in(1), story.NURSE)
+    await courses.record(late, story.dose(1), story.NURSE)
+    waiting = str(await courses.open(story.opening().model_copy(update={"clinician_id": clinician})))
+
+    async def overdue() -> bool:
+        return (await courses.status(late)).flags.overdue
+
+    await _until(overdue, "the 2-second integration follow-up lapsing")
+    since = datetime.now(UTC)
+    await dev_env.client.get_schedule_handle(HUDDLE_SCHEDULE).trigger()
+    digest = await _huddle_after(clinic, since)
+
+    def mine(items: list) -> set[str]:  # type: ignore[type-arg]
+        return {i.course_id for i in items if i.clinician_id == clinician}
+
+    assert mine(digest.sessions_today) == {today}
+    assert mine(digest.reviews_pending) == {review}
+    assert mine(digest.follow_ups_overdue) == {late}
+    assert mine(digest.needs_attention) == set()
+    everywhere = [*digest.sessions_today, *digest.reviews_pending, *digest.follow_ups_overdue]
+    assert waiting not in {i.course_id for i in everywhere}
+    assert digest.day.time_zone == clinic.settings.huddle_zone
+
+    # Operations get the whole digest, the prescriber their own part; no patient reference in either.
+    async def delivered() -> bool:
+        return {
+            m.notification.recipient_id for m in clinic.channel.messages if m.notification.purpose == "daily_huddle"
+        } >= {
+            None,
+            clinician,
+        }
+
+    await _until(delivered, "the huddle digests delivered")
+    part = next(m for m in clinic.channel.messages if m.notification.recipient_id == clinician)
+    assert today in part.body and review in part.body and late in part.body
+    assert "pt-0001" not in part.body
+
+
+async def test_the_reconciliation_finds_the_course_terminated_by_hand(
+    dev_env: WorkflowEnvironment, clinic: Clinic
+) -> None:
+    courses = clinic.courses
+    clinician = f"dr-recon-{uuid.uuid4().hex[:6]}"
+    healthy = str(await courses.open(story.opening().model_copy(update={"clinician_id": clinician})))
+    stopped = str(await courses.open(story.opening().model_copy(update={"clinician_id": clinician})))
+    for course in (healthy, stopped):
+        await courses.record(course, story.assessment(), story.PRESCRIBER)
+    await dev_env.client.get_workflow_handle(f"course-{stopped}").terminate(reason="by hand, for the test")
+
+    since = datetime.now(UTC)
+    await dev_env.client.get_schedule_handle(RECONCILE_SCHEDULE).trigger()
+    reports = []
+
+    async def ran() -> bool:
+        report = await last_reconcile(clinic.pool)
+        if report is not None and report.made_at > since:
+            reports.append(report)
+            return True
+        return False
+
+    await _until(ran, "a reconciliation run")
+    report = reports[-1]
+    assert [(f.course_id, f.code) for f in report.findings] == [(stopped, FindingCode.WORKFLOW_NOT_RUNNING)]
+    assert report.findings[0].detail == {"status": "terminated"}
+    assert report.courses_checked >= 2
+
+    async def told() -> bool:
+        return any(m.notification.purpose == "reconcile_findings" for m in clinic.channel.messages)
+
+    await _until(told, "the reconciliation digest delivered")
+    digest = next(m for m in clinic.channel.messages if m.notification.purpose == "reconcile_findings")
+    assert f"workflow_not_running  course-{stopped}" in digest.body
+    assert healthy not in digest.body
