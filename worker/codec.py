@@ -168,6 +168,18 @@ def _bound_data(key_id: bytes, workflow_id: str) -> bytes:
     return b"workflow\0" + key_id + b"\0" + workflow_id.encode()
 
 
+# A Schedule names each run `<schedule id>-<scheduled time>` and hands it the previous run's result
+# (its last completion result), sealed for the previous run: the clinic's scheduled runs
+# (workflows/clinic.py, no patient data) are bound to their Schedule's id, so each reads the last.
+_SCHEDULED_RUN = re.compile(r"^(clinic-[a-z-]+)-\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+
+
+def binding_of(workflow_id: str) -> str:
+    """The id a payload of this workflow is bound to: its own, or a scheduled run's Schedule id."""
+    scheduled = _SCHEDULED_RUN.match(workflow_id)
+    return scheduled.group(1) if scheduled else workflow_id
+
+
 def refused(error: PayloadCodecError) -> Payload:
     return Payload(metadata={"encoding": REFUSED_ENCODING, REFUSAL: str(error).encode()})
 
@@ -183,7 +195,7 @@ class EncryptionCodec(PayloadCodec, WithSerializationContext):
         # shares the ciphers. Activities started by a course carry the course's workflow id too.
         workflow_id = None
         if isinstance(context, WorkflowSerializationContext | ActivitySerializationContext):
-            workflow_id = context.workflow_id
+            workflow_id = binding_of(context.workflow_id) if context.workflow_id else None
         if workflow_id == self._workflow_id:
             return self
         bound = copy.copy(self)

@@ -35,6 +35,7 @@ from temporalio.client import (
 
 from worker.settings import Settings
 from workflows.clinic import HUDDLE_WORKFLOW, RECONCILE_WORKFLOW
+from workflows.ui_text import for_operations
 
 HUDDLE_SCHEDULE = "clinic-daily-huddle"
 RECONCILE_SCHEDULE = "clinic-reconcile"
@@ -60,7 +61,7 @@ def wanted(settings: Settings) -> dict[str, Schedule]:
                 id=HUDDLE_SCHEDULE,
                 task_queue=queue,
                 execution_timeout=timedelta(hours=2),
-                static_summary=f"The clinic's morning huddle ({settings.huddle_at} {zone})",
+                static_summary=for_operations(f"The clinic's morning huddle ({settings.huddle_at} {zone})"),
             ),
             spec=ScheduleSpec(
                 calendars=[ScheduleCalendarSpec(hour=[ScheduleRange(hour)], minute=[ScheduleRange(minute)])],
@@ -76,7 +77,7 @@ def wanted(settings: Settings) -> dict[str, Schedule]:
                 id=RECONCILE_SCHEDULE,
                 task_queue=queue,
                 execution_timeout=timedelta(hours=1),
-                static_summary="Compare Temporal with the event store; mark courses that disagree",
+                static_summary=for_operations("Compare Temporal with the event store; mark courses that disagree"),
             ),
             spec=ScheduleSpec(
                 intervals=[ScheduleIntervalSpec(every=timedelta(minutes=settings.reconcile_every_minutes))]

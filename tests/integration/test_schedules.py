@@ -20,13 +20,13 @@ from activities.clinic import ClinicActivities
 from activities.eligibility import SelfPayProvider
 from activities.event_store import PostgresEventStore
 from activities.notifications import MemoryChannel, PostgresOutbox
-from application.clinic_runs import last_reconcile, latest_huddle
+from application.clinic_runs import ReconcileReport, last_reconcile, latest_huddle
 from application.courses import CourseClient
 from course.huddle import HuddleDigest
 from course.policy import CoursePolicy
 from course.reconcile import FindingCode
 from tests import story
-from tests.conftest import task_queue
+from tests.conftest import eligibility_known, task_queue
 from worker.main import activities_for, build_worker
 from worker.schedules import HUDDLE_SCHEDULE, RECONCILE_SCHEDULE, ensure_schedules
 from worker.settings import Settings
@@ -184,19 +184,7 @@ async def test_the_reconciliation_finds_the_course_terminated_by_hand(
         await courses.record(course, story.assessment(), story.PRESCRIBER)
     await dev_env.client.get_workflow_handle(f"course-{stopped}").terminate(reason="by hand, for the test")
 
-    since = datetime.now(UTC)
-    await dev_env.client.get_schedule_handle(RECONCILE_SCHEDULE).trigger()
-    reports = []
-
-    async def ran() -> bool:
-        report = await last_reconcile(clinic.pool)
-        if report is not None and report.made_at > since:
-            reports.append(report)
-            return True
-        return False
-
-    await _until(ran, "a reconciliation run")
-    report = reports[-1]
+    report = await _reconciled(dev_env, clinic)
     assert [(f.course_id, f.code) for f in report.findings] == [(stopped, FindingCode.WORKFLOW_NOT_RUNNING)]
     assert report.findings[0].detail == {"status": "terminated"}
     assert report.courses_checked >= 2
@@ -208,3 +196,63 @@ async def test_the_reconciliation_finds_the_course_terminated_by_hand(
     digest = next(m for m in clinic.channel.messages if m.notification.purpose == "reconcile_findings")
     assert f"workflow_not_running  course-{stopped}" in digest.body
     assert healthy not in digest.body
+
+
+async def _reconciled(dev_env: WorkflowEnvironment, clinic: Clinic) -> ReconcileReport:
+    """Trigger the reconciliation once no run is in flight (a trigger during one is skipped), and
+    wait for its stored report."""
+    handle = dev_env.client.get_schedule_handle(RECONCILE_SCHEDULE)
+
+    async def idle() -> bool:
+        return not (await handle.describe()).info.running_actions
+
+    await _until(idle, "the previous reconciliation finishing")
+    since = datetime.now(UTC)
+    await handle.trigger()
+    reports: list[ReconcileReport] = []
+
+    async def ran() -> bool:
+        report = await last_reconcile(clinic.pool)
+        if report is not None and report.made_at > since:
+            reports.append(report)
+            return True
+        return False
+
+    await _until(ran, "a reconciliation run")
+    return reports[-1]
+
+
+async def test_a_running_course_is_marked_with_its_finding_and_unmarked_once_settled(
+    dev_env: WorkflowEnvironment, clinic: Clinic
+) -> None:
+    courses = clinic.courses
+    course = str(await courses.open(story.opening()))
+    await eligibility_known(courses, course)  # its answer lands on its own, with a summary of its own
+    await courses.record(course, story.assessment(), story.PRESCRIBER)
+    stream = f"course-{course}"
+    # The projection falls a version behind its stream (a failed summary write, a restore).
+    await clinic.pool.execute("UPDATE course_summaries SET version = version - 1 WHERE stream_id = $1", stream)
+    report = await _reconciled(dev_env, clinic)
+    assert [(f.course_id, f.code) for f in report.findings if f.course_id == course] == [
+        (course, FindingCode.SUMMARY_BEHIND_STREAM)
+    ]
+
+    async def marked() -> bool:
+        return (await courses.status(course)).attention == "summary_behind_stream"
+
+    await _until(marked, "the course marked NeedsAttention")
+    query = f"WorkflowId = '{stream}' AND NeedsAttention = 'summary_behind_stream'"
+
+    async def visible() -> bool:
+        return [w.id async for w in dev_env.client.list_workflows(query)] == [stream]
+
+    await _until(visible, "NeedsAttention in visibility")
+
+    await clinic.pool.execute("UPDATE course_summaries SET version = version + 1 WHERE stream_id = $1", stream)
+    report = await _reconciled(dev_env, clinic)
+    assert [f for f in report.findings if f.course_id == course] == []
+
+    async def unmarked() -> bool:
+        return (await courses.status(course)).attention is None
+
+    await _until(unmarked, "the mark lifted")

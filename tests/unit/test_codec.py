@@ -310,3 +310,19 @@ async def test_a_refusal_reaches_the_client_that_is_not_encrypting_in_clear(tmp_
     await converter.encode_failure(PayloadRefused(str(PlaintextRefused())), failure)
     assert "not using the payload codec" in failure.message and not failure.stack_trace
     assert not failure.HasField("encoded_attributes")
+
+
+async def test_a_scheduled_run_reads_the_result_its_previous_run_left_and_no_other_schedules() -> None:
+    """A Schedule hands each run its previous run's result, sealed for the previous run's id."""
+    clinic = codec("2026-a", **{"2026-a": KEY_A})
+
+    def run(workflow_id: str) -> WorkflowSerializationContext:
+        return WorkflowSerializationContext(namespace="clinic", workflow_id=workflow_id)
+
+    [sealed] = await clinic.with_context(run("clinic-reconcile-2026-12-02T07:00:00Z")).encode([goals_payload()])
+    assert sealed.metadata[WORKFLOW_ID] == b"clinic-reconcile"
+    assert clinic.with_context(run("clinic-reconcile-2026-12-02T08:00:00Z")).unseal(sealed) == goals_payload()
+    with pytest.raises(PayloadForAnotherWorkflow):
+        clinic.with_context(run("clinic-daily-huddle-2026-12-02T08:00:00Z")).unseal(sealed)
+    with pytest.raises(PayloadForAnotherWorkflow):
+        clinic.with_context(course("clinic-reconcile-2026-12-02T08:00:00Z")).unseal(sealed)  # course-clinic-...
