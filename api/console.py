@@ -40,8 +40,9 @@ from api.services import Services
 from api.sessions import ConsoleSessions, Ended
 from application.courses import CourseNotFound, StepRejected, StepTimedOut
 from application.reads import PATIENT_REFERENCE, ReadRefused
+from application.today import today
 from course.access import BreakGlassReason
-from course.commands import STEPS, Actor, ClinicianCommand
+from course.commands import STEPS, Actor, ClinicianCommand, Role
 from course.explain import timeline_in_words
 from course.labels import choice_words
 from course.offers import offered_steps, prefill
@@ -169,6 +170,17 @@ def console_router(  # noqa: PLR0915
             return to_login(request, actor)
         rows = await services.reads("console").monitoring_board(actor, datetime.now(UTC))
         return page(request, "monitoring.html", actor=actor, rows=rows, refresh_seconds=BOARD_REFRESH_SECONDS)
+
+    @router.get("/today")
+    async def today_page(request: Request) -> Response:
+        """The morning huddle's digest (operations: all of it and the last reconciliation's
+        findings; a clinician: their own part)."""
+        actor = await signed_in(request)
+        if not isinstance(actor, Actor):
+            return to_login(request, actor)
+        if actor.role is Role.CLINIC_ADMIN:
+            return page(request, "today.html", actor=actor, today=None)
+        return page(request, "today.html", actor=actor, today=await today(services.reads("console"), actor))
 
     @router.get("")
     async def my_courses(request: Request) -> Response:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import asyncpg
+import httpx
 import pytest
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
@@ -20,12 +21,16 @@ from activities.clinic import ClinicActivities
 from activities.eligibility import SelfPayProvider
 from activities.event_store import PostgresEventStore
 from activities.notifications import MemoryChannel, PostgresOutbox
+from api.app import create_app
+from api.staff import ConfiguredStaff, new_token, token_digest
 from application.clinic_runs import ReconcileReport, last_reconcile, latest_huddle
 from application.courses import CourseClient
+from course.commands import Actor, Role
 from course.huddle import HuddleDigest
 from course.policy import CoursePolicy
 from course.reconcile import FindingCode
 from tests import story
+from tests.api.conftest import BASE
 from tests.conftest import eligibility_known, task_queue
 from worker.main import activities_for, build_worker
 from worker.schedules import HUDDLE_SCHEDULE, RECONCILE_SCHEDULE, ensure_schedules
@@ -138,6 +143,9 @@ async def test_the_huddle_says_what_today_holds(dev_env: WorkflowEnvironment, cl
     await courses.record(late, story.check_in(1), story.NURSE)
     await courses.record(late, story.dose(1), story.NURSE)
     waiting = str(await courses.open(story.opening().model_copy(update={"clinician_id": clinician})))
+    someone_elses = await _prepared(courses, f"dr-other-{uuid.uuid4().hex[:6]}")
+    await courses.record(someone_elses, story.check_in(1), story.NURSE)
+    await courses.record(someone_elses, story.dose(1, patient_response="worse"), story.NURSE)
 
     async def overdue() -> bool:
         return (await courses.status(late)).flags.overdue
@@ -170,7 +178,37 @@ async def test_the_huddle_says_what_today_holds(dev_env: WorkflowEnvironment, cl
     await _until(delivered, "the huddle digests delivered")
     part = next(m for m in clinic.channel.messages if m.notification.recipient_id == clinician)
     assert today in part.body and review in part.body and late in part.body
-    assert "pt-0001" not in part.body
+    assert someone_elses not in part.body and "pt-0001" not in part.body
+
+    # The console's Today page: operations the whole digest and the reconciliation, the prescriber
+    # their own part.
+    pages = await _today_pages(clinic, Actor(id=clinician, role=Role.PRESCRIBER))
+    for course in (today, review, late, someone_elses):
+        assert f'href="/console/courses/{course}"' in pages[Role.OPERATIONS]
+    assert 'id="reconciliation"' in pages[Role.OPERATIONS]
+    mine_page = pages[Role.PRESCRIBER]
+    assert all(f'href="/console/courses/{c}"' in mine_page for c in (today, review, late))
+    assert someone_elses not in mine_page and 'id="reconciliation"' not in mine_page
+    assert "pt-0001" not in mine_page + pages[Role.OPERATIONS]
+
+
+async def _today_pages(clinic: Clinic, prescriber: Actor) -> dict[Role, str]:
+    operations = Actor(id="ops-today", role=Role.OPERATIONS)
+    tokens = {Role.OPERATIONS: new_token(), Role.PRESCRIBER: new_token()}
+    staff = ConfiguredStaff(
+        [(operations, token_digest(tokens[Role.OPERATIONS])), (prescriber, token_digest(tokens[Role.PRESCRIBER]))]
+    )
+    app = create_app(clinic.courses, staff, clinic.pool, time_zone=clinic.settings.huddle_zone, secure_cookies=False)
+    pages: dict[Role, str] = {}
+    for role, token in tokens.items():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=BASE, headers={"Origin": BASE}) as http:
+            signed = await http.post("/console/login", data={"token": token})
+            assert signed.status_code == 303
+            page = await http.get("/console/today")
+            assert page.status_code == 200
+            pages[role] = page.text
+    return pages
 
 
 async def test_the_reconciliation_finds_the_course_terminated_by_hand(
