@@ -11,7 +11,6 @@ each.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -165,7 +164,7 @@ class ClinicActivities:
             "ON CONFLICT (run_id) DO UPDATE SET made_at = excluded.made_at, body = excluded.body",
             run_id,
             now,
-            digest.model_dump_json(),
+            digest.model_dump(mode="json"),  # the pool's jsonb codec encodes it (activities/event_store.py)
         )
         log.info("huddle gathered", run_id=run_id, courses=len(running), empty=digest.empty)
         return HuddleRun(run_id=run_id, digest=digest, notifications=self._huddle_notifications(run_id, now, digest))
@@ -331,13 +330,13 @@ class ClinicActivities:
                 "ON CONFLICT (run_id) DO UPDATE SET made_at = excluded.made_at, body = excluded.body",
                 run_id,
                 now,
-                json.dumps({"courses_checked": checked, "findings": len(findings)}),
+                {"courses_checked": checked, "findings": len(findings)},
             )
             await conn.execute("DELETE FROM reconcile_findings WHERE run_id = $1", run_id)
             await conn.executemany(
                 "INSERT INTO reconcile_findings (run_id, subject, stream_id, code, detail) "
                 "VALUES ($1, $2, $3, $4, $5::jsonb) ON CONFLICT DO NOTHING",
-                [(run_id, f.subject, f.stream_id, f.code.value, json.dumps(f.detail)) for f in findings],
+                [(run_id, f.subject, f.stream_id, f.code.value, f.detail) for f in findings],
             )
 
     async def _mark(self, findings: list[Finding], marked_before: set[str]) -> tuple[dict[str, str], list[str]]:

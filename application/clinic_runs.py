@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 from pydantic import BaseModel, ConfigDict
 
 from course.huddle import HuddleDigest
 from course.reconcile import Finding
+
+
+def _json(value: Any) -> Any:
+    """A jsonb value: decoded already by a pool's codec (activities/event_store.py), or text."""
+    return json.loads(value) if isinstance(value, str) else value
 
 
 class ReconcileReport(BaseModel):
@@ -32,7 +38,7 @@ async def last_reconcile(db: asyncpg.Pool | asyncpg.Connection) -> ReconcileRepo
         "SELECT subject, stream_id, code, detail FROM reconcile_findings WHERE run_id = $1 ORDER BY code, subject",
         run["run_id"],
     )
-    body = json.loads(run["body"]) if isinstance(run["body"], str) else run["body"]
+    body = _json(run["body"])
     return ReconcileReport(
         run_id=run["run_id"],
         made_at=run["made_at"],
@@ -42,7 +48,7 @@ async def last_reconcile(db: asyncpg.Pool | asyncpg.Connection) -> ReconcileRepo
                 subject=r["subject"],
                 stream_id=r["stream_id"],
                 code=r["code"],
-                detail=json.loads(r["detail"]) if isinstance(r["detail"], str) else r["detail"],
+                detail=_json(r["detail"]),
             )
             for r in rows
         ],
@@ -53,4 +59,4 @@ async def latest_huddle(db: asyncpg.Pool | asyncpg.Connection) -> HuddleDigest |
     body = await db.fetchval("SELECT body FROM clinic_runs WHERE kind = 'daily_huddle' ORDER BY made_at DESC LIMIT 1")
     if body is None:
         return None
-    return HuddleDigest.model_validate_json(body if isinstance(body, str) else json.dumps(body))
+    return HuddleDigest.model_validate(_json(body))

@@ -38,12 +38,14 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
 async def _last(args: argparse.Namespace, settings: Settings) -> int:
     import asyncpg  # noqa: PLC0415 - keep the CLI's start fast
 
+    from activities.event_store import init_connection  # noqa: PLC0415
     from application.clinic_runs import last_reconcile  # noqa: PLC0415
     from course.reconcile import digest_lines  # noqa: PLC0415
     from worker.database import database_url  # noqa: PLC0415
 
     conn = await asyncpg.connect(database_url(settings.database_url, settings.course_data_dir))
     try:
+        await init_connection(conn)
         report = await last_reconcile(conn)
     finally:
         await conn.close()

@@ -258,3 +258,29 @@ def test_ctrl_c_while_the_services_start_is_kept_and_stops_everything(stack: Dev
     assert "Worker running" not in said, "the stack announced itself after it was asked to stop"
     _until(lambda: _processes_of(tmp_path / "course-data") == [], "a process of the data folder outlived Ctrl-C")
     assert not _listening(stack.api) and not _listening(stack.grpc)
+
+
+def test_course_dev_creates_the_clinics_schedules_once_and_course_reconcile_runs_one(
+    stack: DevStack, tmp_path: Path
+) -> None:
+    stack.start()
+    said = "".join(stack.output)
+    assert "[clinic-daily-huddle created, clinic-reconcile created]" in said, said
+    nothing_yet = stack.course("reconcile", "--last")
+    assert nothing_yet.returncode == 1 and "no reconciliation has run yet" in nothing_yet.stderr
+    # `course reconcile` triggers the Schedule, as the UI's Trigger button does.
+    triggered = stack.course("reconcile")
+    assert triggered.returncode == 0, triggered.stderr
+
+    def listed() -> bool:
+        return stack.course("reconcile", "--last", "--json").returncode == 0
+
+    _until(listed, "the triggered reconciliation's run stored")
+    last = json.loads(stack.course("reconcile", "--last", "--json").stdout)
+    assert last["run_id"].startswith("clinic-reconcile-") and last["findings"] == []
+    assert stack.stop() == 0
+
+    stack.start()
+    said = "".join(stack.output)
+    assert "[clinic-daily-huddle unchanged, clinic-reconcile unchanged]" in said, said
+    assert stack.stop() == 0

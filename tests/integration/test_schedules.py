@@ -226,6 +226,8 @@ async def test_the_reconciliation_finds_the_course_terminated_by_hand(
     assert [(f.course_id, f.code) for f in report.findings] == [(stopped, FindingCode.WORKFLOW_NOT_RUNNING)]
     assert report.findings[0].detail == {"status": "terminated"}
     assert report.courses_checked >= 2
+    stored = "SELECT jsonb_typeof(body) FROM clinic_runs WHERE run_id = $1"
+    assert await clinic.pool.fetchval(stored, report.run_id) == "object"  # not a JSON string of JSON
 
     async def told() -> bool:
         return any(m.notification.purpose == "reconcile_findings" for m in clinic.channel.messages)
