@@ -189,7 +189,12 @@ def assemble_huddle(
                     monitored=True,
                 )
             )
-        monitoring += [s.model_copy(update={"codes": ["session_today"]}) for s in today if s.monitored]
+        in_chair = state.monitoring.session_number if state.monitoring is not None else None
+        monitoring += [
+            s.model_copy(update={"codes": ["session_today"]})
+            for s in today
+            if s.monitored and s.session_number != in_chair  # dosed already: listed as in the chair
+        ]
         if state.overdue:
             overdue.append(_item(state, sorted(state.overdue)))
         if state.review_required:

@@ -119,3 +119,34 @@ def test_a_clinician_sees_only_their_own_part_and_operations_all() -> None:
     assert [c.course_id for c in ames.reviews_pending] == [str(mine.course.course_id)]
     assert part_for(digest, Actor(id="admin-lee", role=Role.CLINIC_ADMIN)).empty
     assert digest.staff_ids() == sorted({"dr-ames", "th-cole", "dr-other", "th-other"})
+
+
+def test_patients_in_the_chair_and_monitored_sessions_today_are_expected_in_monitoring() -> None:
+    from tests.unit.test_monitoring import MONITORED, dosed
+
+    in_chair = Clinic(policy=MONITORED)
+    given = dosed(in_chair)
+    booked = Clinic(policy=MONITORED)
+    booked.through_preparation()
+    later_today = booked.now + timedelta(hours=3)
+    booked.record(story.OPERATIONS, story.schedule(1, later_today))
+    unmonitored = Clinic()
+    unmonitored.through_preparation()
+    unmonitored.record(story.OPERATIONS, story.schedule(1, later_today))
+
+    now = booked.now
+    digest = assemble_huddle(
+        clinic_day(now, ZoneInfo("UTC")),
+        now,
+        [CourseAtHuddle(state=c.course) for c in (in_chair, booked, unmonitored)],
+    )
+    expected = {(s.course_id, tuple(s.codes)) for s in digest.expected_in_monitoring}
+    assert expected == {
+        (str(in_chair.course.course_id), ("in_chair",)),
+        (str(booked.course.course_id), ("session_today",)),
+    }
+    assert [s.at for s in digest.expected_in_monitoring if s.codes == ["in_chair"]] == [given]
+    # The session in progress is still one of today's; it is expected in monitoring once, in the chair.
+    assert {s.course_id for s in digest.sessions_today} == {
+        str(c.course.course_id) for c in (in_chair, booked, unmonitored)
+    }
