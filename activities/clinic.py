@@ -224,21 +224,18 @@ class ClinicActivities:
     async def reconcile_courses(self) -> ReconcileRun:
         run_id = _run_id()
         now = datetime.now(UTC)
+        # Visibility names the running courses, the store the open ones; each is then described,
+        # not taken from visibility, which lags (a course terminated a second ago is listed running).
         running = {r.stream_id for r in await self._running()}
         open_streams = {
             r["stream_id"]
             for r in await self._pool.fetch("SELECT stream_id FROM course_summaries WHERE phase <> 'closed'")
         }
-        statuses: dict[str, str | None] = dict.fromkeys(running, "running")
-        for stream in sorted(open_streams - running):
-            statuses[stream] = await self._status_of(stream)
-        # A course of another task queue (another deployment's, another test's) is not ours to judge.
-        streams = sorted(s for s, status in statuses.items() if status != "elsewhere")
-        first = await self._observe(streams, statuses)
+        streams, first = await self._observe(sorted(running | open_streams))
         findings = first
         if first:
             await asyncio.sleep(self._confirm_after)
-            again = await self._observe(sorted({f.stream_id for f in first}), statuses)
+            _, again = await self._observe(sorted({f.stream_id for f in first}))
             findings = reconcile.confirmed(first, again)
         findings += reconcile.stuck_notifications(await self._sending(), now, self._stuck_after)
         previous_run, previous = await self._last_findings()
@@ -266,8 +263,9 @@ class ClinicActivities:
         )
 
     async def _status_of(self, stream_id: str) -> str | None:
-        """A course the store says is open but visibility does not list as running: ask Temporal
-        directly (visibility lags; describe does not). None: no such workflow."""
+        """The workflow's execution status as Temporal holds it now; None: no such workflow;
+        `elsewhere`: a course of another task queue (another deployment's, another test's), not
+        ours to judge."""
         try:
             described = await self._courses.temporal.get_workflow_handle(stream_id).describe()
         except RPCError as error:
@@ -279,9 +277,18 @@ class ClinicActivities:
         status = described.status or WorkflowExecutionStatus.RUNNING
         return status.name.lower()
 
-    async def _observe(self, streams: Sequence[str], statuses: dict[str, str | None]) -> list[Finding]:
+    async def _observe(self, candidates: Sequence[str]) -> tuple[list[str], list[Finding]]:
+        """One look at each course: the streams judged, and what was found."""
+        gate = asyncio.Semaphore(QUERIES_AT_ONCE)
+
+        async def status(stream: str) -> tuple[str, str | None]:
+            async with gate:
+                return stream, await self._status_of(stream)
+
+        statuses = dict(await asyncio.gather(*(status(s) for s in candidates)))
+        streams = [s for s in candidates if statuses[s] != "elsewhere"]
         if not streams:
-            return []
+            return [], []
         heads = {
             r["stream_id"]: r["head"]
             for r in await self._pool.fetch(
@@ -312,7 +319,7 @@ class ClinicActivities:
                     summary_open=summary is not None and summary[1] != Phase.CLOSED.value,
                 )
             )
-        return findings
+        return streams, findings
 
     async def _sending(self) -> list[SendingRow]:
         rows = await self._pool.fetch(
