@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import structlog
+from temporalio.service import RPCError
 
 from api import server as api_server
 from api.server import api_url
@@ -37,6 +38,7 @@ log = structlog.get_logger(__name__)
 # never corrupt the file); OFF would be faster still but can corrupt it, so the dev stack, which
 # keeps courses across restarts, does not use it.
 SQLITE_PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL")
+SCHEDULE_ATTEMPTS = 60  # half a second apart
 
 
 def dev_server_command(settings: Settings, data_dir: Path, extra: tuple[str, ...] = ()) -> list[str]:
@@ -188,8 +190,20 @@ def _run_stack(settings: Settings, data_dir: Path, lock: dev_lock.DevStackLock) 
 
 
 async def _schedules(settings: Settings) -> None:
-    """The clinic's Schedules (worker/schedules.py), created or brought up to date: idempotent."""
-    outcomes = await ensure_schedules(await connect(settings), settings)
+    """The clinic's Schedules (worker/schedules.py), created or brought up to date: idempotent.
+
+    The dev server listens a moment before it serves every call, so a refusal is retried for a
+    while; a stack whose Schedules cannot be made still serves courses, and says so."""
+    client = await connect(settings)
+    for attempt in range(SCHEDULE_ATTEMPTS):
+        try:
+            outcomes = await ensure_schedules(client, settings)
+            break
+        except RPCError as error:
+            if attempt == SCHEDULE_ATTEMPTS - 1:
+                print(f"warning: the clinic's schedules were not created ({error.status}): {error.message}")
+                return
+            await asyncio.sleep(0.5)
     changed = ", ".join(f"{name} {outcome}" for name, outcome in outcomes.items())
     print(f"Schedules:        {describe(settings)} [{changed}]", flush=True)
 
