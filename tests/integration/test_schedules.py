@@ -32,6 +32,7 @@ from course.reconcile import FindingCode
 from tests import story
 from tests.api.conftest import BASE
 from tests.conftest import eligibility_known, task_queue
+from tests.integration.staff_cli import Cli
 from worker.main import activities_for, build_worker
 from worker.schedules import HUDDLE_SCHEDULE, RECONCILE_SCHEDULE, ensure_schedules
 from worker.settings import Settings
@@ -296,3 +297,42 @@ async def test_a_running_course_is_marked_with_its_finding_and_unmarked_once_set
         return (await courses.status(course)).attention is None
 
     await _until(unmarked, "the mark lifted")
+
+
+async def test_setup_cluster_sets_the_schedules_up_and_reconcile_last_lists_the_findings(
+    cli: Cli, pg_pool: asyncpg.Pool
+) -> None:
+    first = await cli("setup-cluster", "--json", role="")
+    assert first.code == 0, first.err
+    assert set(first.json()["schedules"]) == {HUDDLE_SCHEDULE, RECONCILE_SCHEDULE}
+    again = await cli("setup-cluster", "--json", role="")
+    assert again.json()["schedules"] == {HUDDLE_SCHEDULE: "unchanged", RECONCILE_SCHEDULE: "unchanged"}
+
+    # A run stored as the latest (an hour ahead), its findings listed by `course reconcile --last`.
+    run_id, stream = f"clinic-reconcile-cli-{uuid.uuid4().hex[:6]}", f"course-{uuid.uuid4()}"
+    await pg_pool.execute(
+        "INSERT INTO clinic_runs (run_id, kind, made_at, body) VALUES ($1, 'reconcile', now() + interval '1 hour', $2)",
+        run_id,
+        {"courses_checked": 3, "findings": 2},
+    )
+    await pg_pool.executemany(
+        "INSERT INTO reconcile_findings (run_id, subject, stream_id, code, detail) VALUES ($1, $2, $3, $4, $5)",
+        [
+            (run_id, stream, stream, "summary_behind_stream", {"summary": 4, "stream": 5}),
+            (run_id, stream, stream, "workflow_not_running", {"status": "terminated"}),
+        ],
+    )
+    try:
+        listed = await cli("reconcile", "--last", role="")
+        assert listed.code == 0, listed.err
+        lines = listed.out.splitlines()
+        assert lines[0] == f"run {run_id}: 3 course(s) checked"
+        # Most serious first: a stopped workflow before a lagging summary.
+        assert lines[2:] == [
+            f"  workflow_not_running  {stream}  status=terminated",
+            f"  summary_behind_stream  {stream}  stream=5 summary=4",
+        ]
+        as_json = (await cli("reconcile", "--last", "--json", role="")).json()
+        assert {f["code"] for f in as_json["findings"]} == {"workflow_not_running", "summary_behind_stream"}
+    finally:
+        await pg_pool.execute("DELETE FROM clinic_runs WHERE run_id = $1", run_id)
