@@ -44,11 +44,14 @@ FAILED_LISTED = 200
 
 
 def _run_id() -> str:
-    """The scheduled workflow's id (`clinic-reconcile-2026-12-02T08:00:00Z`): the run's key."""
-    workflow_id = activity.info().workflow_id
-    if workflow_id is None:
+    """The run's key: the scheduled workflow's id (`clinic-reconcile-2026-12-02T08:00:00Z`) and its
+    Temporal run. The id alone is not enough: it has a resolution of a second, and two triggers in
+    one second (the UI's button pressed twice) start two runs under the same id. A retried
+    activity keeps its run's key, so it replaces its own rows and sends nothing twice."""
+    info = activity.info()
+    if info.workflow_id is None or info.workflow_run_id is None:
         raise RuntimeError("the clinic's activities run inside their workflows")
-    return workflow_id
+    return f"{info.workflow_id}@{info.workflow_run_id}"
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 -- by the id of the workflow that made it, with what it found. Codes, versions and opaque ids only:
 -- the console's "today" page and `course reconcile --last` read them.
 CREATE TABLE IF NOT EXISTS clinic_runs (
-    run_id      text PRIMARY KEY,  -- the scheduled workflow's id, e.g. clinic-reconcile-2026-12-02T08:00:00Z
+    -- The scheduled workflow's id and its run, e.g. clinic-reconcile-2026-12-02T08:00:00Z@<run id> (two
+    -- triggers in one second share the id).
+    run_id      text PRIMARY KEY,
     kind        text        NOT NULL CHECK (kind IN ('daily_huddle', 'reconcile')),
     made_at     timestamptz NOT NULL,
     -- The huddle's digest (course/huddle.py HuddleDigest); for a reconciliation, its counts.

@@ -15,6 +15,7 @@ import asyncpg
 import httpx
 import pytest
 import pytest_asyncio
+from temporalio.client import ScheduleOverlapPolicy
 from temporalio.testing import WorkflowEnvironment
 
 from activities.clinic import ClinicActivities
@@ -36,6 +37,7 @@ from tests.integration.staff_cli import Cli
 from worker.main import activities_for, build_worker
 from worker.schedules import HUDDLE_SCHEDULE, RECONCILE_SCHEDULE, ensure_schedules
 from worker.settings import Settings
+from workflows.clinic import ReconcileWorkflow
 
 pytestmark = pytest.mark.integration
 
@@ -153,7 +155,7 @@ async def test_the_huddle_says_what_today_holds(dev_env: WorkflowEnvironment, cl
 
     await _until(overdue, "the 2-second integration follow-up lapsing")
     since = datetime.now(UTC)
-    await dev_env.client.get_schedule_handle(HUDDLE_SCHEDULE).trigger()
+    await dev_env.client.get_schedule_handle(HUDDLE_SCHEDULE).trigger(overlap=ScheduleOverlapPolicy.ALLOW_ALL)
     digest = await _huddle_after(clinic, since)
 
     def mine(items: list) -> set[str]:  # type: ignore[type-arg]
@@ -249,7 +251,8 @@ async def _reconciled(dev_env: WorkflowEnvironment, clinic: Clinic) -> Reconcile
 
     await _until(idle, "the previous reconciliation finishing")
     since = datetime.now(UTC)
-    await handle.trigger()
+    # Not skipped even if the Schedule still counts the previous run as in flight.
+    await handle.trigger(overlap=ScheduleOverlapPolicy.ALLOW_ALL)
     reports: list[ReconcileReport] = []
 
     async def ran() -> bool:
@@ -336,3 +339,14 @@ async def test_setup_cluster_sets_the_schedules_up_and_reconcile_last_lists_the_
         assert {f["code"] for f in as_json["findings"]} == {"workflow_not_running", "summary_behind_stream"}
     finally:
         await pg_pool.execute("DELETE FROM clinic_runs WHERE run_id = $1", run_id)
+
+
+async def test_two_runs_under_one_workflow_id_are_two_runs(dev_env: WorkflowEnvironment, clinic: Clinic) -> None:
+    """A Schedule's run ids have a resolution of a second: the UI's Trigger pressed twice in one
+    second starts two runs under the same id, and each is stored (and tells operations) once."""
+    same_second = f"clinic-reconcile-{uuid.uuid4().hex[:6]}-2026-12-02T08:00:00Z"
+    for _ in range(2):
+        queue = clinic.courses.task_queue
+        await dev_env.client.execute_workflow(ReconcileWorkflow.run, id=same_second, task_queue=queue)
+    stored = await clinic.pool.fetch("SELECT run_id FROM clinic_runs WHERE run_id LIKE $1", f"{same_second}@%")
+    assert len(stored) == 2
