@@ -29,7 +29,7 @@ from application.notifications import ATTENTION
 from application.queries import BASE
 from course import huddle, reconcile
 from course.commands import Actor, Role
-from course.huddle import CourseAtHuddle, FailedNotification, HuddleDigest, Unanswered
+from course.huddle import CourseAtHuddle, CourseItem, FailedNotification, HuddleDigest, Unanswered
 from course.reconcile import CourseObservation, Finding, FindingCode, SendingRow
 from course.state import CourseState, Phase
 from workflows import search_attributes as sa
@@ -149,18 +149,13 @@ class ClinicActivities:
             for r in running
             if states[r.stream_id] is None
         ]
-        _, last = await self._last_findings()
-        flagged: dict[str, list[str]] = {}
-        for stream_id, code in last:
-            if stream_id.startswith("course-"):
-                flagged.setdefault(stream_id.removeprefix("course-"), []).append(code)
         digest = huddle.assemble_huddle(
             huddle.clinic_day(now, self._zone),
             now,
             courses,
             failed=await self._failed_notifications(),
             unanswered=unanswered,
-            flagged=flagged,
+            flagged=await self._flagged(),
         )
         await self._pool.execute(
             "INSERT INTO clinic_runs (run_id, kind, made_at, body) VALUES ($1, 'daily_huddle', $2, $3::jsonb) "
@@ -171,6 +166,26 @@ class ClinicActivities:
         )
         log.info("huddle gathered", run_id=run_id, courses=len(running), empty=digest.empty)
         return HuddleRun(run_id=run_id, digest=digest, notifications=self._huddle_notifications(run_id, now, digest))
+
+    async def _flagged(self) -> list[CourseItem]:
+        """The courses of the last reconciliation's findings, with their care team and phase."""
+        run, _ = await self._last_findings()
+        rows = await self._pool.fetch(
+            "SELECT f.stream_id, array_agg(DISTINCT f.code) AS codes, s.phase, s.clinician_id, s.therapist_id "
+            "FROM reconcile_findings f JOIN course_summaries s ON s.stream_id = f.stream_id "
+            "WHERE f.run_id = $1 GROUP BY f.stream_id, s.phase, s.clinician_id, s.therapist_id",
+            run,
+        )
+        return [
+            CourseItem(
+                course_id=r["stream_id"].removeprefix("course-"),
+                phase=Phase(r["phase"]),
+                clinician_id=r["clinician_id"],
+                therapist_id=r["therapist_id"],
+                codes=list(r["codes"]),
+            )
+            for r in rows
+        ]
 
     async def _failed_notifications(self) -> list[FailedNotification]:
         rows = await self._pool.fetch(

@@ -162,12 +162,12 @@ def assemble_huddle(
     *,
     failed: Sequence[FailedNotification] = (),
     unanswered: Sequence[Unanswered] = (),
-    flagged: dict[str, list[str]] | None = None,
+    flagged: Sequence[CourseItem] = (),
 ) -> HuddleDigest:
-    """The day's digest. `flagged`: codes found for courses by the last reconciliation (course id
-    → codes), shown with the course's own attention code. Each section is sorted so the same
-    facts always make the same digest."""
-    flagged = flagged or {}
+    """The day's digest. `flagged`: the courses the last reconciliation found something about, with
+    its codes (their care team and phase from `course_summaries`), shown with a running course's
+    own attention code. Each section is sorted so the same facts always make the same digest."""
+    found = {item.course_id: item for item in flagged}
     sessions: list[SessionToday] = []
     monitoring: list[SessionToday] = []
     overdue: list[CourseItem] = []
@@ -199,16 +199,16 @@ def assemble_huddle(
             overdue.append(_item(state, sorted(state.overdue)))
         if state.review_required:
             reviews.append(_item(state, ["clinical_review"]))
-        codes = ([course.attention] if course.attention else []) + flagged.get(str(state.course_id), [])
+        codes = [course.attention] if course.attention else []
+        codes += found[str(state.course_id)].codes if str(state.course_id) in found else []
         if codes:
             attention[str(state.course_id)] = _item(state, sorted(set(codes)))
-    for course_id, codes in flagged.items():
-        if course_id not in attention and not any(str(c.state.course_id) == course_id for c in courses):
-            # A course the last reconciliation flagged but not among the running ones (its workflow
-            # stopped): its state is not at hand, so it is named with what is known.
-            attention[course_id] = CourseItem(
-                course_id=course_id, phase=Phase.CLOSED, clinician_id="-", therapist_id=None, codes=sorted(codes)
-            )
+    running = {str(c.state.course_id) for c in courses}
+    for course_id, item in found.items():
+        if course_id not in running:
+            # Flagged but not running (its workflow stopped): named as the store knows it, so its
+            # care team is told too.
+            attention[course_id] = item.model_copy(update={"codes": sorted(set(item.codes))})
     for silent in unanswered:
         attention[silent.course_id] = CourseItem(**silent.model_dump(), codes=["not_answering"])
     return HuddleDigest(

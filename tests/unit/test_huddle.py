@@ -150,3 +150,31 @@ def test_patients_in_the_chair_and_monitored_sessions_today_are_expected_in_moni
     assert {s.course_id for s in digest.sessions_today} == {
         str(c.course.course_id) for c in (in_chair, booked, unmonitored)
     }
+
+
+def test_a_course_the_reconciliation_flagged_reaches_its_care_team_running_or_not() -> None:
+    from course.huddle import CourseItem
+
+    now = datetime(2026, 11, 25, 7, 30, tzinfo=UTC)
+    running = Clinic()
+    stopped = CourseItem(
+        course_id="c-stopped", phase=Phase.ASSESSMENT, clinician_id="dr-ames", therapist_id="th-cole",
+        codes=["workflow_not_running"],
+    )  # fmt: skip
+    lagging = CourseItem(
+        course_id=str(running.course.course_id), phase=Phase.ASSESSMENT, clinician_id="dr-ames", therapist_id=None,
+        codes=["summary_behind_stream"],
+    )  # fmt: skip
+    digest = assemble_huddle(
+        clinic_day(now, BERLIN),
+        now,
+        [CourseAtHuddle(state=running.course, attention="stream_conflict")],
+        flagged=[stopped, lagging],
+    )
+    assert {c.course_id: c.codes for c in digest.needs_attention} == {
+        "c-stopped": ["workflow_not_running"],
+        str(running.course.course_id): ["stream_conflict", "summary_behind_stream"],
+    }
+    assert [c.course_id for c in part_for(digest, story.THERAPIST).needs_attention] == sorted(
+        ["c-stopped", str(running.course.course_id)]
+    )
