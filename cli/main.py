@@ -1,7 +1,8 @@
 """`course`: the command staff and scripts use. Exit 0 ok, 2 rejected/invalid, 3 unknown course, 4 read
 refused, 5 not signed in, 1 else.
 
-Staff commands (open, record, hold, release, withdraw, reassign, status, events, list, audit) act
+Staff commands (open, record, hold, release, withdraw, reassign, status, events, list, audit,
+export) act
 as the person whose token the CLI carries (`course login`, or COURSE_TOKEN), through the clinic's
 API: it authenticates them, signs their steps and records their reads. Operator commands that act
 as the system (dev, worker, setup-cluster, verify, retry, resync, staff, ...) talk to Temporal and
