@@ -2,9 +2,8 @@
 refused, 5 not signed in, 1 else.
 
 Staff commands (open, record, hold, release, withdraw, reassign, status, events, list, audit,
-export) act
-as the person whose token the CLI carries (`course login`, or COURSE_TOKEN), through the clinic's
-API: it authenticates them, signs their steps and records their reads. Operator commands that act
+export) act as the person whose token the CLI carries (`course login`, or COURSE_TOKEN), through the
+clinic's API: it authenticates them, signs their steps and records their reads. Operator commands that act
 as the system (dev, worker, setup-cluster, verify, retry, resync, staff, ...) talk to Temporal and
 PostgreSQL directly. An operator records a step without the API only with their own break-glass
 key (`course record ... --break-glass REASON --as STAFF_ID --role ROLE`)."""
