@@ -10,8 +10,9 @@ the workflow does (course/state.py), and makes of each fact the resource an EHR 
     SupportPersonRecorded   RelatedPerson (clinical readers only)
     SessionScheduled        Appointment (booked -> checked-in -> fulfilled; cancelled if moved or deferred)
     CheckedIn               vital signs before the dose
-    DoseAdministered        MedicationAdministration (ketamine, mg/kg, route); the chair's readings are part of it
-    DosingSessionCompleted  MedicationAdministration and the vitals after it (the one-step path), GAD-7
+    DoseAdministered        MedicationAdministration (ketamine, mg/kg, route); the readings in the chair
+                            (vital signs, SpO2, sedation, dissociation, side effects) are part of it
+    DosingSessionCompleted  MedicationAdministration, the vitals and side effects after it (one-step path), GAD-7
     DosingSessionDeferred   MedicationAdministration `not-done` with its reason, and the vitals that deferred it
     Integration/MaintenanceSessionRecorded  Procedure (psychotherapy, the modality), GAD-7
     every awaited step      Task (interop/tasks.py)
@@ -57,7 +58,7 @@ from course.events import (
 from course.reasons import Facts, reason_in_words, reasons_in_words
 from course.state import CourseState, Phase, evolve
 from interop import codes, coverage
-from interop.observations import gad7_total, vital_signs
+from interop.observations import ChairSigns, gad7_total, vital_signs
 from interop.shapes import Json, Origin, instant, quantity, ref
 from interop.steps import RecordedStep, recorded_steps, resource_id, shared_id
 from interop.tasks import TaskBook
@@ -144,7 +145,7 @@ class _Export:
         )
         self.care_plan = self._add({"resourceType": "CarePlan", "id": resource_id(course_id, "CarePlan")})
         self.condition = self._add({"resourceType": "Condition", "id": resource_id(course_id, "Condition")})
-        self.tasks = TaskBook(course_id, ref(self.patient), ref(self.care_plan))
+        self.tasks = TaskBook(course_id, ref(self.patient), ref(self.care_plan), self._practitioner)
 
     def build(self) -> list[Json]:
         provenances: list[Json] = []
@@ -259,9 +260,11 @@ class _Export:
                 return [given]
             case MonitoringReadingRecorded():
                 dose = self.doses.get(event.session_number)
+                signs = ChairSigns(event.sedation.score, event.dissociation, tuple(event.side_effects))
                 return self._vitals(
-                    eid, event.taken_at, actor, event.blood_pressure, event.heart_rate, spo2=event.spo2, part_of=dose
-                )
+                    eid, event.taken_at, actor, event.blood_pressure, event.heart_rate,
+                    spo2=event.spo2, chair=signs, part_of=dose,
+                )  # fmt: skip
             case PatientDischarged():
                 dose = self.doses.get(event.session_number)
                 if dose is None:
@@ -296,10 +299,11 @@ class _Export:
         heart_rate: int,
         *,
         spo2: int | None = None,
+        chair: ChairSigns | None = None,
         part_of: Json | None = None,
     ) -> list[Json]:
         origin = self._origin(eid, at, actor)
-        observations = vital_signs(origin, pressure, heart_rate, spo2=spo2, part_of=part_of)
+        observations = vital_signs(origin, pressure, heart_rate, spo2=spo2, chair=chair, part_of=part_of)
         self.supporting.append(ref(observations[0]))
         return [self._add(o) for o in observations]
 
@@ -335,7 +339,9 @@ class _Export:
         else:
             dose = self._administration(eid, at, actor, event.route, event.dose_mg_per_kg)
             self.doses[event.session_number] = dose
-            made += self._vitals(eid, at, actor, event.post_vitals, event.post_vitals.heart_rate, part_of=dose)
+            after = event.post_vitals
+            signs = ChairSigns(side_effects=tuple(event.side_effects))
+            made += self._vitals(eid, at, actor, after, after.heart_rate, chair=signs, part_of=dose)
         made.append(dose)
         if event.gad7 is not None:
             made.append(self._gad7(eid, at, actor, event.gad7))
