@@ -1,9 +1,9 @@
 """`course`: the command staff and scripts use. Exit 0 ok, 2 rejected/invalid, 3 unknown course, 4 read
 refused, 5 not signed in, 1 else.
 
-Staff commands (open, record, hold, release, withdraw, reassign, status, events, list, audit) act
-as the person whose token the CLI carries (`course login`, or COURSE_TOKEN), through the clinic's
-API: it authenticates them, signs their steps and records their reads. Operator commands that act
+Staff commands (open, record, hold, release, withdraw, reassign, status, events, list, audit,
+export) act as the person whose token the CLI carries (`course login`, or COURSE_TOKEN), through the
+clinic's API: it authenticates them, signs their steps and records their reads. Operator commands that act
 as the system (dev, worker, setup-cluster, verify, retry, resync, staff, ...) talk to Temporal and
 PostgreSQL directly. An operator records a step without the API only with their own break-glass
 key (`course record ... --break-glass REASON --as STAFF_ID --role ROLE`)."""
@@ -419,6 +419,19 @@ async def cmd_events(args: argparse.Namespace, settings: Settings) -> int:
     return OK
 
 
+async def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    """One course as a FHIR Bundle, through the API as the token's owner (a read, recorded)."""
+    _no_self_declared_actor(args)
+    if not args.fhir:
+        raise InvalidInput("say the format: `course export COURSE_ID --fhir` (FHIR R4B JSON is the one there is)")
+    if args.course_id is None:
+        raise InvalidInput("name the course: `course export COURSE_ID --fhir`")
+    async with _api(settings) as api:
+        bundle = await api.fhir(parse_course_id(args.course_id), _reason(args))
+    print(json.dumps(bundle, indent=2))
+    return OK
+
+
 def _flags(row: dict[str, Any]) -> str:
     return ",".join(name for name in ("overdue", "on_hold", "needs_review") if row[name]) or "-"
 
@@ -638,6 +651,11 @@ def _read_parsers(sub: Any) -> None:
         _common(reader)
         _reader(reader)
         reader.add_argument("course_id")
+    exporter = sub.add_parser("export", help="a course as FHIR R4B resources (a Bundle, as JSON)")
+    _common(exporter)
+    _reader(exporter)
+    exporter.add_argument("course_id", nargs="?")
+    exporter.add_argument("--fhir", action="store_true", help="as FHIR R4B JSON (required: the one format)")
     auditor = sub.add_parser("audit", help="who read a course and who changed it")
     _common(auditor)
     _reader(auditor, break_glass=False)
@@ -757,6 +775,7 @@ _ASYNC: dict[str, Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, i
     "status": cmd_status,
     "events": cmd_events,
     "audit": cmd_audit,
+    "export": cmd_export,
     "list": cmd_list,
     "find": cmd_find,
     "monitoring": cmd_monitoring,
