@@ -28,6 +28,7 @@ class Read(StrEnum):
     NOTIFICATIONS = "notifications"  # reminders sent: purpose, recipient kind, channel, status
     LIST = "list"  # a course's row in a list (visibility: codes and opaque ids)
     AUDIT = "audit"  # who read the course and who changed it
+    OUTCOMES_REPORT = "report_outcomes"  # the clinic's outcome report: cohorts, no course named
 
 
 CLINICAL_READS = frozenset({Read.VIEW, Read.EVENTS, Read.TIMELINE})
@@ -113,6 +114,20 @@ def may_read(
     if reason is not None:
         return Allowed(break_glass=reason)
     return Refused("break_glass_required", _why_not(actor, course))
+
+
+# Who reads the clinic's outcome report: those who decide on treatment (prescribers), deliver its
+# psychotherapy (therapists) and run the clinic (operations). The report is aggregates only, with
+# small cohorts suppressed (course/cohorts.py), so no course's record is read; nurses' work is the
+# patient in the chair and a clinic admin reads no clinical figure, so neither reads it.
+REPORT_READERS = frozenset({Role.PRESCRIBER, Role.THERAPIST, Role.OPERATIONS})
+
+
+def may_read_report(actor: Actor) -> Allowed | Refused:
+    if actor.role in REPORT_READERS:
+        return Allowed()
+    readers = ", ".join(sorted(r.value for r in REPORT_READERS))
+    return Refused("report_not_permitted", f"The clinic's outcome reports are read by {readers}.")
 
 
 def _why_not(actor: Actor, course: CourseFacts) -> str:

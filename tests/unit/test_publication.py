@@ -73,7 +73,7 @@ def test_the_default_the_migration_publishes_is_the_built_in_policy_and_within_b
     body = "".join(re.findall(r"'([^']*)'", literal))
     # Fields added to the policy since the migration ran take their built-in value in the courses
     # that open on version 1 (each course stores the whole policy it runs by in CourseOpened).
-    added_since = {"session_opens_before", "monitoring"}
+    added_since = {"session_opens_before", "monitoring", "outcomes"}
     built_in = json.loads(canonical(CoursePolicy()))
     assert json.loads(body) == {k: v for k, v in built_in.items() if k not in added_since}
     assert for_publication(body) == CoursePolicy()
