@@ -122,6 +122,15 @@ def outcome_report(
     )
 
 
+def nothing_to_report(report: OutcomeReport) -> str | None:
+    """An empty clinic or an empty period, said plainly (None when there is something to report)."""
+    if report.courses:
+        return None
+    if report.since is None:
+        return "No course has been opened in this clinic yet: there is nothing to report."
+    return f"No course was opened since {report.since:%Y-%m-%d %H:%M} UTC: there is nothing to report for this period."
+
+
 def route_of(outcome: CourseOutcome) -> list[str]:
     return [outcome.route.value if outcome.route else NOT_PLANNED]
 
