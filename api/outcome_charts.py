@@ -105,13 +105,14 @@ def funnel_chart(report: OutcomeReport) -> str:
                     axes.barh(y + offset, value, height=0.28 if offset == 0 else 0.14, color=colour)
             said = f"{s.reached}" if s.reached is not None else f"fewer than {minimum}"
             axes.text((s.reached or 0) + widest * 0.01, y, said, va="center", fontsize=8)
-        axes.barh([], [], color=INK, label="reached")
-        axes.barh([], [], color=LAPSED, label="lapsed there")
-        axes.barh([], [], color=WITHDRAWN, label="withdrew there")
+        from matplotlib.patches import Patch  # noqa: PLC0415 - as the figure: only for this page
+
+        legend = [Patch(color=c, label=t) for c, t in ((INK, "reached"), (LAPSED, "lapsed there"),
+                                                      (WITHDRAWN, "withdrew there"))]  # fmt: skip
         axes.set_yticks(ys, [s.stage for s in stages])
         axes.set_xlim(0, widest * 1.2)
         axes.set_xlabel("Courses")
         axes.set_ylabel("Stage reached")
-        axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, frameon=False, fontsize=8)
+        axes.legend(handles=legend, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, frameon=False, fontsize=8)
         figure.subplots_adjust(left=0.17, right=0.97, top=0.96, bottom=0.3)
         return _svg(figure, "funnel-title", "Courses reaching each stage, with lapses and withdrawals")

@@ -17,10 +17,13 @@ arithmetic):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
+
+import asyncpg
 
 from activities.ports import EventStore
 from course.commands import (
@@ -40,6 +43,7 @@ from course.policy import CoursePolicy
 from course.state import evolve
 from tests import story
 from tests.clinic import Clinic
+from worker.database import create_pool, migrate
 
 JANUARY = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 FEBRUARY = datetime(2026, 2, 2, 9, 0, tzinfo=UTC)
@@ -179,6 +183,29 @@ HAND_COHORT: tuple[Plan, ...] = (
 
 def streams(plans: Sequence[Plan] = HAND_COHORT) -> list[list[EventEnvelope]]:
     return [build(plan) for plan in plans]
+
+
+@asynccontextmanager
+async def fresh_database() -> AsyncIterator[asyncpg.Pool]:
+    """A migrated database of its own: the projection reads every event in the store, so a test that
+    counts courses must not share one."""
+    from tests.conftest import _server_url, _with_database
+
+    server = _server_url()
+    name = f"course_outcomes_{uuid4().hex[:10]}"
+    admin = await asyncpg.connect(server)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    dsn = _with_database(server, name)
+    try:
+        await migrate(dsn)
+        pool = await create_pool(dsn, max_size=6)
+        try:
+            yield pool
+        finally:
+            await pool.close()
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
 
 
 async def seed(store: EventStore, built: Sequence[Sequence[EventEnvelope]], batch: int = 1000) -> None:

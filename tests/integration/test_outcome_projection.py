@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -27,29 +26,16 @@ from application.reads import ReadRefused
 from application.reports import OutcomeReports
 from course.events import EventEnvelope
 from tests import story
-from tests.conftest import _server_url, _with_database
-from tests.outcome_cohort import HAND_COHORT, seed, streams
+from tests.outcome_cohort import HAND_COHORT, fresh_database, seed, streams
 from trust.access_log import AccessLog
-from worker.database import create_pool, migrate
 
 pytestmark = pytest.mark.integration
 
 
 @pytest_asyncio.fixture
 async def pool() -> AsyncIterator[asyncpg.Pool]:
-    server = _server_url()
-    name = f"course_outcomes_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(server)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    dsn = _with_database(server, name)
-    try:
-        await migrate(dsn)
-        created = await create_pool(dsn, max_size=6)
+    async with fresh_database() as created:
         yield created
-        await created.close()
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 @pytest.fixture(scope="module")
