@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import os
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import asyncpg
 import httpx
@@ -35,6 +37,7 @@ from course.events import CourseOpened, EventEnvelope
 from tests.api.conftest import BASE, STAFF
 from tests.browser import Browser, artifacts_dir, chromium_or_skip, fill
 from tests.conftest import task_queue
+from tests.integration.staff_cli import COURSE
 from tests.outcome_cohort import FEBRUARY, HAND_COHORT, fresh_database, seed, streams
 
 pytestmark = pytest.mark.integration
@@ -186,3 +189,33 @@ async def test_a_nurse_is_told_who_reads_the_report(reports: Reports) -> None:
 
         said = await asyncio.to_thread(as_nurse)
     assert re.search(r"read by operations, prescriber, therapist", said), said
+
+
+async def _course(environ: dict[str, str], *args: str) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        *COURSE, *args, env=environ, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_course_report_outcomes_as_staff_run_it(reports: Reports, tmp_path: Path) -> None:
+    """The CLI as a subprocess, through the served API, as the token's owner."""
+    async with serving(reports.app, "127.0.0.1", 0) as url:
+        environ = {**os.environ, "API_URL": url, "XDG_CONFIG_HOME": str(tmp_path / "config")}
+        environ["COURSE_TOKEN"] = reports.tokens[Role.THERAPIST]
+        code, out, _ = await _course(environ, "report", "outcomes")
+        assert (code, out.strip()) == (0, "No course has been opened in this clinic yet: there is nothing to report.")
+        await seed(PostgresEventStore(reports.pool), streams())
+        code, out, _ = await _course(environ, "report", "outcomes", "--since", "2026-02-01", "--format", "json")
+        assert code == 0 and OutcomeReport.model_validate_json(out).courses == 6
+        code, out, _ = await _course(environ, "report", "outcomes", "--format", "csv")
+        assert code == 0 and out.splitlines()[1].startswith("all,all courses,False,12,10,6,0.6,3,0.3,")
+        code, out, _ = await _course(environ, "report", "outcomes", "--since", "4w")
+        assert code == 0 and "nothing to report for this period" in out  # the cohort opened in January and February
+        code, _, err = await _course(environ, "report", "outcomes", "--since", "soon")
+        assert code == 2 and "--since 'soon' is not a time" in err
+        environ["COURSE_TOKEN"] = reports.tokens[Role.NURSE]
+        code, _, err = await _course(environ, "report", "outcomes")
+        assert code == 4 and "report_not_permitted" in err, (code, err)  # refused
