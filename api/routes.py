@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, BeforeValidator, ValidationError
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ValidationError
 
 from api.models import CourseOpened, CourseRow, EventRow, NotificationRow, OpenCourseRequest, StaffMember
 from api.policy_routes import policy_problem, policy_router
@@ -25,6 +25,7 @@ from api.services import Services
 from application.queries import course_query
 from application.reads import AuditTrail, BoardRow, Dashboard
 from course.access import BreakGlassReason
+from course.cohorts import OutcomeReport
 from course.commands import STEPS, Actor, ClinicianCommand
 from course.publication import POLICY_ON_THE_SERVER, PolicyRefused
 from course.rules import STEP_ROLES, role_refusal
@@ -272,6 +273,18 @@ def api_router(services: Services) -> APIRouter:
         """`course dashboard`: open courses per phase, on hold, overdue and needing review, of the
         courses the member reads routinely (operations: all). The courses named are recorded as read."""
         return await reads.dashboard(actor)
+
+    @router.get("/reports/outcomes", tags=["reports"], responses={403: PROBLEMS[403]})
+    async def outcome_report(
+        actor: Member,
+        since: Annotated[
+            AwareDatetime | None, Query(description="only courses opened at or after this time (ISO 8601, with zone)")
+        ] = None,
+    ) -> OutcomeReport:
+        """`course report outcomes`: the clinic's GAD-7 outcomes per cohort (route, integration modality,
+        integration sessions per dose, month of opening), with the funnel and the trajectory. Prescribers,
+        therapists and operations; cohorts under the clinic's minimum are suppressed; the read is recorded."""
+        return await services.reports("api").outcomes(actor, datetime.now(UTC), since)
 
     router.include_router(policy_router(services, Member))
 

@@ -30,7 +30,7 @@ from application.courses import CourseClient, CourseNotFound, StepRejected, Step
 from application.queries import BadFilter, course_query
 from application.reads import ReadRefused
 from application.request_ids import derived_request_id
-from cli import login_cmd, notifications_cmd, policy_cmd, staff_cmd, when
+from cli import login_cmd, notifications_cmd, policy_cmd, report_cmd, staff_cmd, when
 from cli.edge import ApiUnavailable, RequestInvalid, StaffApi
 from cli.tables import table
 from cli.tokens import NotSignedIn, read_token
@@ -746,6 +746,7 @@ def build_parser() -> argparse.ArgumentParser:
     staff_cmd.add_parser(sub)
     login_cmd.add_parsers(sub)
     policy_cmd.add_parser(sub)
+    report_cmd.add_parser(sub)
     _board_parser(sub)
 
     _verify_parser(sub)
@@ -794,6 +795,8 @@ _ASYNC: dict[str, Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, i
     "logout": login_cmd.logout,
     "whoami": login_cmd.whoami,
     "policy": policy_cmd.run,
+    "report": report_cmd.run,
+    "rebuild-outcomes": report_cmd.run,
 }
 
 

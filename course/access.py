@@ -34,6 +34,7 @@ class Read(StrEnum):
     LIST = "list"  # a course's row in a list (visibility: codes and opaque ids)
     AUDIT = "audit"  # who read the course and who changed it
     EXPORT = "export"  # the course as FHIR resources (interop/): clinical, or without free text
+    OUTCOMES_REPORT = "report_outcomes"  # the clinic's outcome report: cohorts, no course named
 
 
 CLINICAL_READS = frozenset({Read.VIEW, Read.EVENTS, Read.TIMELINE})
@@ -126,6 +127,20 @@ def clinical_export(actor: Actor) -> bool:
     """Whether an allowed export carries the clinical free text and the support person: to the
     clinicians `may_read` lets read the record, yes; to operations, never."""
     return actor.role in CARE_TEAM_ROLES | {Role.NURSE}
+
+
+# Who reads the clinic's outcome report: those who decide on treatment (prescribers), deliver its
+# psychotherapy (therapists) and run the clinic (operations). The report is aggregates only, with
+# small cohorts suppressed (course/cohorts.py), so no course's record is read; nurses' work is the
+# patient in the chair and a clinic admin reads no clinical figure, so neither reads it.
+REPORT_READERS = frozenset({Role.PRESCRIBER, Role.THERAPIST, Role.OPERATIONS})
+
+
+def may_read_report(actor: Actor) -> Allowed | Refused:
+    if actor.role in REPORT_READERS:
+        return Allowed()
+    readers = ", ".join(sorted(r.value for r in REPORT_READERS))
+    return Refused("report_not_permitted", f"The clinic's outcome reports are read by {readers}.")
 
 
 def _why_not(actor: Actor, course: CourseFacts) -> str:
