@@ -83,7 +83,7 @@ class SeededCourse(Clinic):
         )
         self._append([opened], story.OPERATIONS)
 
-    def _append(self, events: list[DomainEvent], actor: Actor) -> None:
+    def _append(self, events: list[DomainEvent], actor: Actor, update_id: str | None = None) -> None:
         for event in events:
             envelope = EventEnvelope(
                 event_id=uuid4(),
@@ -91,7 +91,7 @@ class SeededCourse(Clinic):
                 version=len(self.log) + 1,
                 occurred_at=self.now,
                 event=event,
-                metadata=EventMetadata(actor=actor, workflow_id=self.stream_id, run_id="seeded"),
+                metadata=EventMetadata(actor=actor, update_id=update_id, workflow_id=self.stream_id, run_id="seeded"),
             )
             self.log.append(envelope)
             self.state = evolve(self.state, envelope)
