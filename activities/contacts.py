@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from activities.ports import Contact, Recipient
+from activities.ports import NURSE_ON_DUTY, Contact, Recipient
 
 
 class StaticContactDirectory:
@@ -27,7 +27,8 @@ class StaticContactDirectory:
 
     async def contact_for(self, recipient: Recipient, recipient_id: str | None) -> Contact | None:
         if recipient == "operations":
-            return self.operations
+            on_duty = self.staff.get(NURSE_ON_DUTY) if recipient_id == NURSE_ON_DUTY else None
+            return on_duty or self.operations
         if recipient_id is None:
             return None
         book = self.patients if recipient == "patient" else self.staff
@@ -38,7 +39,8 @@ class PostgresContactDirectory:
     """`patient_contacts` by pseudonymous patient id, `staff_contacts` by staff id.
 
     Operations is a team, not a person: its address comes from configuration
-    (NOTIFY_OPERATIONS_EMAIL) or, when that is unset, the `staff_contacts` row `operations`.
+    (NOTIFY_OPERATIONS_EMAIL) or, when that is unset, the `staff_contacts` row `operations`. The
+    nurse on duty is a shift: the row `nurse-on-duty` when the clinic keeps one, else operations.
     """
 
     def __init__(self, pool: asyncpg.Pool, operations: Contact | None = None) -> None:
@@ -47,6 +49,8 @@ class PostgresContactDirectory:
 
     async def contact_for(self, recipient: Recipient, recipient_id: str | None) -> Contact | None:
         if recipient == "operations":
+            if recipient_id == NURSE_ON_DUTY and (on_duty := await self._staff(NURSE_ON_DUTY)) is not None:
+                return on_duty
             if self._operations is not None:
                 return self._operations
             recipient_id = "operations"
@@ -57,9 +61,11 @@ class PostgresContactDirectory:
                 "SELECT email, phone, display_name, time_zone FROM patient_contacts WHERE patient_id = $1",
                 recipient_id,
             )
-        else:
-            row = await self._pool.fetchrow(
-                "SELECT email, phone, display_name, time_zone FROM staff_contacts WHERE staff_id = $1",
-                recipient_id,
-            )
+            return Contact(**dict(row)) if row is not None else None
+        return await self._staff(recipient_id)
+
+    async def _staff(self, staff_id: str) -> Contact | None:
+        row = await self._pool.fetchrow(
+            "SELECT email, phone, display_name, time_zone FROM staff_contacts WHERE staff_id = $1", staff_id
+        )
         return Contact(**dict(row)) if row is not None else None

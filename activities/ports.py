@@ -186,6 +186,13 @@ class PayerUnavailable(Exception):
 
 Recipient = Literal["patient", "clinician", "therapist", "operations"]
 
+# Operations' messages a nurse in the chair-side room must act on within minutes (a blood-pressure
+# recheck gone late): addressed to the nurse on duty, a shift, not a person. The clinic points the
+# `staff_contacts` row `nurse-on-duty` at the room's pager or phone as shifts change; without that
+# row they go to operations' address, as every other operations message does.
+NURSE_ON_DUTY = "nurse-on-duty"
+FOR_THE_NURSE_ON_DUTY = frozenset({"monitoring_recheck_late"})
+
 
 class ReminderFacts(_Message):
     """What a reminder is about, for its template: times and numbers, never contact details."""
@@ -207,7 +214,8 @@ class Notification(_Message):
     stream_id: str
     purpose: str
     recipient: Recipient
-    # Patient: the pseudonymous patient id; staff: the staff id; operations: None (the team).
+    # Patient: the pseudonymous patient id; staff: the staff id; operations: None (the team), or
+    # NURSE_ON_DUTY for the messages the chair-side room acts on.
     # Addresses are looked up at delivery time (ContactDirectory), never carried here.
     recipient_id: str | None
     due_at: AwareDatetime

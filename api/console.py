@@ -34,6 +34,7 @@ from temporalio.service import RPCError
 from api.forms import FormField, errors_by_field, form_fields, payload_from_form
 from api.gad7_chart import MARKERS, Gad7Score, Source, gad7_chart
 from api.models import OpenCourseRequest
+from api.outcome_charts import funnel_chart, response_chart, trajectory_chart
 from api.problems import Problem
 from api.routes import refuse_control_characters
 from api.services import Services
@@ -42,6 +43,7 @@ from application.courses import CourseNotFound, StepRejected, StepTimedOut
 from application.reads import PATIENT_REFERENCE, ReadRefused
 from application.today import today
 from course.access import BreakGlassReason
+from course.cohorts import OutcomeReport, nothing_to_report
 from course.commands import STEPS, Actor, ClinicianCommand, Role
 from course.explain import timeline_in_words
 from course.labels import choice_words
@@ -181,6 +183,36 @@ def console_router(  # noqa: PLR0915
         if actor.role is Role.CLINIC_ADMIN:
             return page(request, "today.html", actor=actor, today=None)
         return page(request, "today.html", actor=actor, today=await today(services.reads("console"), actor))
+
+    @router.get("/reports/outcomes")
+    async def outcome_report(request: Request) -> Response:
+        """The clinic's outcome report with its three charts; refused (403) to nurses and clinic admins."""
+        actor = await signed_in(request)
+        if not isinstance(actor, Actor):
+            return to_login(request, actor)
+        since_value = (request.query_params.get("since") or "").strip()
+        try:
+            since = datetime.strptime(since_value, "%Y-%m-%d").replace(tzinfo=zone) if since_value else None
+        except ValueError:
+            return page(request, "outcomes.html", 422, actor=actor, report=None, since_value="",
+                        since_error="Give the date as the form's date field writes it (YYYY-MM-DD).")  # fmt: skip
+        try:
+            report = await services.reports("console").outcomes(actor, datetime.now(UTC), since)
+        except ReadRefused as read_refused:
+            return page(request, "outcomes.html", 403, actor=actor, report=None, refused=read_refused,
+                        since_value=since_value)  # fmt: skip
+        breakdowns = [(f"By {name.replace('_', ' ')}", cohorts) for name, cohorts in report.breakdowns.items()]
+        return page(
+            request,
+            "outcomes.html",
+            actor=actor,
+            report=report,
+            since_value=since_value,
+            empty=nothing_to_report(report),
+            charts=_charts(report) if report.courses else None,
+            withheld=f"fewer than {report.thresholds.minimum_cohort}",
+            breakdowns=breakdowns,
+        )
 
     @router.get("")
     async def my_courses(request: Request) -> Response:
@@ -369,6 +401,15 @@ def console_router(  # noqa: PLR0915
         )
 
     return router
+
+
+def _charts(report: OutcomeReport) -> dict[str, Markup]:
+    # Our own SVG from matplotlib (every label is a number, a code or our own words): safe to inline.
+    return {
+        "trajectory": Markup(trajectory_chart(report)),  # noqa: S704
+        "response": Markup(response_chart(report)),  # noqa: S704
+        "funnel": Markup(funnel_chart(report)),  # noqa: S704
+    }
 
 
 def _break_glass_reason(value: str | None) -> BreakGlassReason | None:

@@ -83,17 +83,19 @@ def gad7_chart(scores: Sequence[Gad7Score]) -> str:
     return _inline(out.getvalue())
 
 
-def _inline(svg: str) -> str:
+def _inline(
+    svg: str, title_id: str = "gad7-title", title: str = "GAD-7 score over the course, with severity bands"
+) -> str:
     """matplotlib's file as an element for the page: no XML preamble, no metadata, no `style`."""
     svg = _PREAMBLE.sub("", svg, count=1)
     svg = _METADATA.sub("", svg, count=1)
     svg = _STYLE_ELEMENT.sub("", svg)
     svg = _STYLE.sub(_as_attributes, svg)
     return _SIZE.sub(
-        ' class="chart" role="img" aria-labelledby="gad7-title" stroke-linejoin="round" stroke-linecap="butt"',
+        f' class="chart" role="img" aria-labelledby="{title_id}" stroke-linejoin="round" stroke-linecap="butt"',
         svg,
         count=1,
-    ).replace(">", '><title id="gad7-title">GAD-7 score over the course, with severity bands</title>', 1)
+    ).replace(">", f'><title id="{title_id}">{title}</title>', 1)
 
 
 def _as_attributes(found: re.Match[str]) -> str:

@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Annotated, Any, Literal, cast
 
-from fastapi import APIRouter, Body, Depends, Header, Query, Response
+from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, BeforeValidator, ValidationError
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ValidationError
 
 from api.models import CourseOpened, CourseRow, EventRow, NotificationRow, OpenCourseRequest, StaffMember
 from api.policy_routes import policy_problem, policy_router
@@ -25,6 +25,7 @@ from api.services import Services
 from application.queries import course_query
 from application.reads import AuditTrail, BoardRow, Dashboard
 from course.access import BreakGlassReason
+from course.cohorts import OutcomeReport
 from course.commands import STEPS, Actor, ClinicianCommand
 from course.publication import POLICY_ON_THE_SERVER, PolicyRefused
 from course.rules import STEP_ROLES, role_refusal
@@ -33,6 +34,7 @@ from course.view import CourseView, OperationsView
 from workflows.inputs import workflow_id
 
 LIFECYCLE = ("hold", "release", "withdraw", "reassign")
+FHIR_JSON = "application/fhir+json"
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _bearer = HTTPBearer(auto_error=False, description="A staff token (`course staff add`).")
 IdempotencyKey = Annotated[
@@ -219,6 +221,24 @@ def api_router(services: Services) -> APIRouter:
         """The clinical record: never to operations. Recorded in the access log."""
         return [EventRow.model_validate(row) for row in await reads.events(actor, course_id, reason)]
 
+    @router.get(
+        "/courses/{course_id}/fhir",
+        tags=["courses"],
+        response_class=Response,
+        responses={
+            200: {"content": {FHIR_JSON: {}}, "description": "A FHIR R4B Bundle of type collection"},
+            403: PROBLEMS[403],
+            404: PROBLEMS[404],
+        },
+    )
+    async def course_fhir(course_id: str, actor: Member, request: Request, reason: BreakGlass = None) -> Response:
+        """The course as FHIR R4B resources in a `collection` Bundle (README: FHIR export), under the
+        same read rules and access log as the course's other reads. Operations get it without the
+        clinical free text and the support person."""
+        base = f"{str(request.base_url).rstrip('/')}/fhir"
+        bundle = await reads.fhir(actor, course_id, reason, base_url=base)
+        return Response(bundle.model_dump_json(), media_type=FHIR_JSON)
+
     @router.get("/courses/{course_id}/audit", tags=["courses"], responses={403: PROBLEMS[403], 404: PROBLEMS[404]})
     async def course_audit(course_id: str, actor: Member) -> AuditTrail:
         """Who read the course (this read included) and who changed it: for operations and the
@@ -253,6 +273,18 @@ def api_router(services: Services) -> APIRouter:
         """`course dashboard`: open courses per phase, on hold, overdue and needing review, of the
         courses the member reads routinely (operations: all). The courses named are recorded as read."""
         return await reads.dashboard(actor)
+
+    @router.get("/reports/outcomes", tags=["reports"], responses={403: PROBLEMS[403]})
+    async def outcome_report(
+        actor: Member,
+        since: Annotated[
+            AwareDatetime | None, Query(description="only courses opened at or after this time (ISO 8601, with zone)")
+        ] = None,
+    ) -> OutcomeReport:
+        """`course report outcomes`: the clinic's GAD-7 outcomes per cohort (route, integration modality,
+        integration sessions per dose, month of opening), with the funnel and the trajectory. Prescribers,
+        therapists and operations; cohorts under the clinic's minimum are suppressed; the read is recorded."""
+        return await services.reports("api").outcomes(actor, datetime.now(UTC), since)
 
     router.include_router(policy_router(services, Member))
 

@@ -18,6 +18,7 @@ from api.staff import StaffDirectory
 from application.courses import CourseClient, NoWorkerServing, StepTimedOut
 from application.queries import course_query
 from application.reads import CourseReads
+from application.reports import OutcomeReports
 from course.commands import Actor, ClinicianCommand
 from course.publication import DEFAULT_POLICY_NAME, PolicyRefused, opener_refusal
 from course.view import CourseView
@@ -105,6 +106,10 @@ class Services:
     def reads(self, channel: Channel) -> CourseReads:
         """Every read of a course goes through here: decided by course/access.py, then recorded."""
         return CourseReads(self.courses, self.store, self.pool, channel)
+
+    def reports(self, channel: Channel) -> OutcomeReports:
+        """The clinic's outcome reports: decided by course/access.py (may_read_report), then recorded."""
+        return OutcomeReports(self.pool, channel, self.clinic_policy)
 
     async def my_courses(self, actor: Actor, limit: int = 200) -> list[dict[str, Any]]:
         """Open courses the member reads routinely: prescribers and therapists their care team's,

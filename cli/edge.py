@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from http import HTTPStatus
 from typing import Any
 from uuid import UUID
@@ -23,6 +24,7 @@ from application.courses import CourseNotFound, StepRejected, StepTimedOut
 from application.reads import AuditTrail, BoardRow, Dashboard, ReadRefused
 from cli.tokens import NotSignedIn
 from course.access import BreakGlassReason
+from course.cohorts import OutcomeReport
 from course.commands import Actor, ClinicianCommand
 from course.view import CourseView, OperationsView
 
@@ -136,8 +138,18 @@ class StaffApi:
     async def dashboard(self) -> Dashboard:
         return Dashboard.model_validate(await self._call("GET", "/dashboard"))
 
+    async def outcome_report(self, since: datetime | None) -> OutcomeReport:
+        params = {"since": since.isoformat()} if since else {}
+        return OutcomeReport.model_validate(await self._call("GET", "/reports/outcomes", params=params))
+
     async def audit(self, course: UUID) -> AuditTrail:
         return AuditTrail.model_validate(await self._call("GET", f"/courses/{course}/audit", course=course))
+
+    async def fhir(self, course: UUID, reason: BreakGlassReason | None) -> dict[str, Any]:
+        """The course as a FHIR Bundle (JSON): clinical, or without free text, as the API decides."""
+        headers = {**_glass(reason), "Accept": "application/fhir+json"}
+        bundle: dict[str, Any] = await self._call("GET", f"/courses/{course}/fhir", headers=headers, course=course)
+        return bundle
 
     async def _call(
         self,

@@ -1,9 +1,9 @@
 """`course`: the command staff and scripts use. Exit 0 ok, 2 rejected/invalid, 3 unknown course, 4 read
 refused, 5 not signed in, 1 else.
 
-Staff commands (open, record, hold, release, withdraw, reassign, status, events, list, audit) act
-as the person whose token the CLI carries (`course login`, or COURSE_TOKEN), through the clinic's
-API: it authenticates them, signs their steps and records their reads. Operator commands that act
+Staff commands (open, record, hold, release, withdraw, reassign, status, events, list, audit,
+export) act as the person whose token the CLI carries (`course login`, or COURSE_TOKEN), through the
+clinic's API: it authenticates them, signs their steps and records their reads. Operator commands that act
 as the system (dev, worker, setup-cluster, verify, retry, resync, staff, ...) talk to Temporal and
 PostgreSQL directly. An operator records a step without the API only with their own break-glass
 key (`course record ... --break-glass REASON --as STAFF_ID --role ROLE`)."""
@@ -30,7 +30,7 @@ from application.courses import CourseClient, CourseNotFound, StepRejected, Step
 from application.queries import BadFilter, course_query
 from application.reads import ReadRefused
 from application.request_ids import derived_request_id
-from cli import login_cmd, notifications_cmd, policy_cmd, reconcile_cmd, staff_cmd, when
+from cli import login_cmd, notifications_cmd, policy_cmd, reconcile_cmd, report_cmd, staff_cmd, when
 from cli.edge import ApiUnavailable, RequestInvalid, StaffApi
 from cli.tables import table
 from cli.tokens import NotSignedIn, read_token
@@ -419,6 +419,19 @@ async def cmd_events(args: argparse.Namespace, settings: Settings) -> int:
     return OK
 
 
+async def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    """One course as a FHIR Bundle, through the API as the token's owner (a read, recorded)."""
+    _no_self_declared_actor(args)
+    if not args.fhir:
+        raise InvalidInput("say the format: `course export COURSE_ID --fhir` (FHIR R4B JSON is the one there is)")
+    if args.course_id is None:
+        raise InvalidInput("name the course: `course export COURSE_ID --fhir`")
+    async with _api(settings) as api:
+        bundle = await api.fhir(parse_course_id(args.course_id), _reason(args))
+    print(json.dumps(bundle, indent=2))
+    return OK
+
+
 def _flags(row: dict[str, Any]) -> str:
     return ",".join(name for name in ("overdue", "on_hold", "needs_review") if row[name]) or "-"
 
@@ -645,6 +658,11 @@ def _read_parsers(sub: Any) -> None:
         _common(reader)
         _reader(reader)
         reader.add_argument("course_id")
+    exporter = sub.add_parser("export", help="a course as FHIR R4B resources (a Bundle, as JSON)")
+    _common(exporter)
+    _reader(exporter)
+    exporter.add_argument("course_id", nargs="?")
+    exporter.add_argument("--fhir", action="store_true", help="as FHIR R4B JSON (required: the one format)")
     auditor = sub.add_parser("audit", help="who read a course and who changed it")
     _common(auditor)
     _reader(auditor, break_glass=False)
@@ -736,6 +754,7 @@ def build_parser() -> argparse.ArgumentParser:
     login_cmd.add_parsers(sub)
     policy_cmd.add_parser(sub)
     reconcile_cmd.add_parser(sub)
+    report_cmd.add_parser(sub)
     _board_parser(sub)
 
     _verify_parser(sub)
@@ -765,6 +784,7 @@ _ASYNC: dict[str, Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, i
     "status": cmd_status,
     "events": cmd_events,
     "audit": cmd_audit,
+    "export": cmd_export,
     "list": cmd_list,
     "find": cmd_find,
     "monitoring": cmd_monitoring,
@@ -784,6 +804,8 @@ _ASYNC: dict[str, Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, i
     "whoami": login_cmd.whoami,
     "policy": policy_cmd.run,
     "reconcile": reconcile_cmd.run,
+    "report": report_cmd.run,
+    "rebuild-outcomes": report_cmd.run,
 }
 
 

@@ -6,6 +6,11 @@ clinician reads a course only by breaking the glass, with a reason from a fixed 
 recorded as such. Operations staff run the clinic's schedule and money: they read the operations
 view (phase, what the course waits for, flags, times, codes), never the clinical record, whatever
 reason they give. Every allowed read is recorded by the caller (application/reads.py).
+
+The FHIR export (`Read.EXPORT`) follows the same rules, with one addition: operations staff may
+export a course for the clinic's EHR interface (they run it), but what they get has no clinical
+free text and no support person (`clinical_export`); a clinician who may read the course's
+clinical record (routinely, or by breaking the glass) gets all of it.
 """
 
 from __future__ import annotations
@@ -28,10 +33,13 @@ class Read(StrEnum):
     NOTIFICATIONS = "notifications"  # reminders sent: purpose, recipient kind, channel, status
     LIST = "list"  # a course's row in a list (visibility: codes and opaque ids)
     AUDIT = "audit"  # who read the course and who changed it
+    EXPORT = "export"  # the course as FHIR resources (interop/): clinical, or without free text
+    OUTCOMES_REPORT = "report_outcomes"  # the clinic's outcome report: cohorts, no course named
 
 
 CLINICAL_READS = frozenset({Read.VIEW, Read.EVENTS, Read.TIMELINE})
-OPERATIONS_READS = frozenset({Read.OPERATIONS, Read.NOTIFICATIONS, Read.LIST, Read.AUDIT})
+# Operations export for the EHR interface; what the export shows them is `clinical_export`'s to say.
+OPERATIONS_READS = frozenset({Read.OPERATIONS, Read.NOTIFICATIONS, Read.LIST, Read.AUDIT, Read.EXPORT})
 
 
 class BreakGlassReason(StrEnum):
@@ -113,6 +121,26 @@ def may_read(
     if reason is not None:
         return Allowed(break_glass=reason)
     return Refused("break_glass_required", _why_not(actor, course))
+
+
+def clinical_export(actor: Actor) -> bool:
+    """Whether an allowed export carries the clinical free text and the support person: to the
+    clinicians `may_read` lets read the record, yes; to operations, never."""
+    return actor.role in CARE_TEAM_ROLES | {Role.NURSE}
+
+
+# Who reads the clinic's outcome report: those who decide on treatment (prescribers), deliver its
+# psychotherapy (therapists) and run the clinic (operations). The report is aggregates only, with
+# small cohorts suppressed (course/cohorts.py), so no course's record is read; nurses' work is the
+# patient in the chair and a clinic admin reads no clinical figure, so neither reads it.
+REPORT_READERS = frozenset({Role.PRESCRIBER, Role.THERAPIST, Role.OPERATIONS})
+
+
+def may_read_report(actor: Actor) -> Allowed | Refused:
+    if actor.role in REPORT_READERS:
+        return Allowed()
+    readers = ", ".join(sorted(r.value for r in REPORT_READERS))
+    return Refused("report_not_permitted", f"The clinic's outcome reports are read by {readers}.")
 
 
 def _why_not(actor: Actor, course: CourseFacts) -> str:

@@ -147,6 +147,21 @@ class MonitoringPolicy(BaseModel):
         return self.minimum_observation.get(route, max(self.minimum_observation.values(), default=timedelta(hours=2)))
 
 
+class OutcomePolicy(BaseModel):
+    """How the clinic's outcome reports judge a course and protect its patients (course/cohorts.py).
+
+    GAD-7 (../shared/CLINICAL-REFERENCE.md): a drop of about 4 points is the minimal clinically
+    important difference (Toussaint et al. 2020), and a score below 5 is commonly taken as remission.
+    A cohort of fewer than `minimum_cohort` courses is suppressed in every report: a figure resting on
+    two patients describes those two patients."""
+
+    model_config = AS_PEOPLE_SEND_IT
+
+    mcid: int = Field(4, ge=1, le=21)
+    remission_below: int = Field(5, ge=1, le=21)
+    minimum_cohort: int = Field(5, ge=1, le=1000)
+
+
 class CoursePolicy(BaseModel):
     """Defaults are the clinic's; tests and benchmarks shrink the durations."""
 
@@ -182,6 +197,9 @@ class CoursePolicy(BaseModel):
     # How long a signed step stays acceptable after the clinic's API signed it: a copied or
     # delayed command is refused after this.
     command_window: Duration = timedelta(minutes=5)
+    # The clinic's outcome reports (course/cohorts.py). Read from the clinic's current policy when a
+    # report is made, never from a course's: a course carries it only because it carries the policy.
+    outcomes: OutcomePolicy = OutcomePolicy()
 
     @model_validator(mode="after")
     def _coherent(self) -> CoursePolicy:

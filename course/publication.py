@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from course.commands import Actor, RecordConsent, RecordMaintenancePlan, Role, Route
-from course.policy import CoursePolicy, MonitoringPolicy
+from course.policy import CoursePolicy, MonitoringPolicy, OutcomePolicy
 
 POLICY_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 _POLICY_NAME = re.compile(POLICY_NAME_PATTERN)
@@ -154,7 +154,22 @@ def out_of_bounds(policy: CoursePolicy) -> list[dict[str, str]]:
         )
     if policy.monitoring is not None:
         problems += _monitoring_out_of_bounds(policy.monitoring)
+    problems += _outcomes_out_of_bounds(policy.outcomes)
     return problems
+
+
+# What a clinic's outcome reports may judge by. An MCID below 2 points is within a GAD-7's test-retest
+# noise, above 8 no change short of a cure counts; remission is "below 5" in the literature, and a
+# clinic may be stricter or looser within a band; fewer than 5 courses in a cohort identifies patients.
+OUTCOME_BOUNDS: dict[str, tuple[int, int]] = {"mcid": (2, 8), "remission_below": (3, 10), "minimum_cohort": (5, 100)}
+
+
+def _outcomes_out_of_bounds(outcomes: OutcomePolicy) -> list[dict[str, str]]:
+    return [
+        {"field": f"outcomes.{field}", "problem": f"must be between {low} and {high}"}
+        for field, (low, high) in OUTCOME_BOUNDS.items()
+        if not low <= getattr(outcomes, field) <= high
+    ]
 
 
 # What a clinic's monitoring policy may say (minutes): a patient in the chair is never watched by a

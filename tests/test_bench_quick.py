@@ -26,6 +26,7 @@ EXPECTED = {
     "memory": ["mid_dosing_kib_per_cached_course", "baseline_shape_kib_per_cached_run", "_rss_mib_by_open_courses"],
     "history": ["course_events", "baseline_history", "per_maintenance_cycle", "longest_run_events"],
     "rebuild": ["rebuild_events_per_s", "raw_read_events_per_s", "rebuild_vs_raw_read"],
+    "outcomes": ["rebuild_events_per_s", "catch_up_one_course_ms", "high_water_lock_ms", "report_read_ms"],
     "verify": ["verify_ms_per_1000_events", "sign_us_per_step", "check_us_per_step"],
     "schedules": ["reconcile_20_courses_median_s", "huddle_20_courses_median_s"],
     "smtp_outage": ["healthy_ms", "outage_ms", "outage_p95_ratio", "deliveries_hanging_during_outage"],

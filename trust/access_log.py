@@ -57,6 +57,23 @@ class AccessLog:
             break_glass.value if break_glass else None,
         )
 
+    async def append_report(self, actor: Actor, what: Read, channel: Channel) -> None:
+        """A report's read: one row naming no course (the report names none)."""
+        await self._db.execute(
+            "INSERT INTO access_log (staff_id, role, course_id, what, channel) VALUES ($1, $2, NULL, $3, $4)",
+            actor.id,
+            actor.role.value,
+            what.value,
+            channel,
+        )
+
+    async def reports_read(self) -> list[AccessRecord]:
+        rows = await self._db.fetch(
+            "SELECT staff_id, role, what, channel, break_glass, read_at FROM access_log "
+            "WHERE course_id IS NULL ORDER BY read_at, id"
+        )
+        return [AccessRecord.model_validate(dict(row)) for row in rows]
+
     async def reads_of(self, course_id: str | UUID) -> list[AccessRecord]:
         rows = await self._db.fetch(
             "SELECT staff_id, role, what, channel, break_glass, read_at FROM access_log "

@@ -30,7 +30,9 @@ with workflow.unsafe.imports_passed_through():
     from activities.ports import (
         APPEND_EVENTS,
         CHECK_ELIGIBILITY,
+        FOR_THE_NURSE_ON_DUTY,
         LOAD_COURSE,
+        NURSE_ON_DUTY,
         SEND_NOTIFICATION,
         AppendResult,
         CourseSummary,
@@ -501,7 +503,7 @@ class TreatmentCourseWorkflow:
             "patient": state.patient_id,
             "clinician": state.clinician_id,
             "therapist": state.therapist_id,
-            "operations": None,
+            "operations": NURSE_ON_DUTY if reminder.purpose in FOR_THE_NURSE_ON_DUTY else None,
         }[reminder.recipient]
         return Notification(
             idempotency_key=f"{workflow.info().workflow_id}:{reminder.key}",

@@ -115,7 +115,11 @@ class Audit:
             problems.append(f"more than expected: {dict(extra)}")
         if missing:
             problems.append(f"missing: {dict(missing)}")
-        duplicates += _repeats(Counter(getattr(e.event, "key", None) for e in events if e.type in TIMER_EVENTS))
+        # Per kind of fact: a due item in the chair is flagged and announced under one key
+        # (FollowUpOverdue and ReminderSent), each at most once.
+        duplicates += _repeats(
+            Counter((e.type, getattr(e.event, "key", None)) for e in events if e.type in TIMER_EVENTS)
+        )
 
         reminders = sum(e.type == "ReminderSent" for e in events)
         rows = await self.pool.fetch("SELECT * FROM notifications WHERE stream_id = $1", stream)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
 from collections.abc import Awaitable, Callable
@@ -29,8 +30,15 @@ from activities.eligibility import SelfPayProvider
 from activities.event_store import InMemoryEventStore
 from activities.notifications import InMemoryOutbox, MemoryChannel
 from application.courses import CourseClient
-from course.commands import PlaceHold, RecordClinicalReview, ReleaseHold
-from course.policy import CoursePolicy
+from course.commands import (
+    AdministerDose,
+    PlaceHold,
+    RecordClinicalReview,
+    RecordDischarge,
+    RecordMonitoringReading,
+    ReleaseHold,
+)
+from course.policy import CoursePolicy, MonitoringPolicy
 from tests import story
 from worker.binaries import temporal_cli
 from worker.converter import data_converter
@@ -128,6 +136,47 @@ async def continued_as_new(client: CourseClient) -> str:
     return course
 
 
+def _reading(systolic: int) -> RecordMonitoringReading:
+    return RecordMonitoringReading.model_validate(
+        {
+            "session_number": 1,
+            "taken_at": datetime.now(UTC),
+            "blood_pressure": {"systolic": systolic, "diastolic": 84},
+            "heart_rate": 80,
+            "spo2": 97,
+            "sedation": {"score": 5},
+            "dissociation": "resolved",
+        }
+    )
+
+
+async def monitored(client: CourseClient) -> str:
+    """Issue 18's chair: a dose, a recheck gone late, two high readings (a review), a discharge."""
+    chair = MonitoringPolicy(
+        minimum_observation={"iv_infusion": timedelta(seconds=4)},
+        first_recheck_after=timedelta(seconds=1),
+        late_after=timedelta(seconds=1),
+        recheck_every=timedelta(seconds=30),
+    )
+    course = await _prepared(client, CoursePolicy(monitoring=chair), sessions=1)
+    await client.record(course, story.check_in(1), story.NURSE)
+    dose = {"session_number": 1, "route": "iv_infusion", "dose_mg_per_kg": 0.5, "given_at": datetime.now(UTC)}
+    await client.record(course, AdministerDose.model_validate(dose), story.NURSE)
+    await asyncio.sleep(2.5)  # the recheck falls late: the course is flagged and the nurse told
+    for systolic in (165, 168, 128):
+        await client.record(course, _reading(systolic), story.NURSE)
+    await asyncio.sleep(2.0)  # the minimum observation
+    leave = {
+        "session_number": 1,
+        "discharged_at": datetime.now(UTC),
+        "collected_by": "Sam",
+        "relationship": "spouse",
+        "patient_response": "better",
+    }
+    await client.record(course, RecordDischarge.model_validate(leave), story.NURSE)
+    return course
+
+
 SCENARIOS: dict[str, Callable[[CourseClient], Awaitable[str]]] = {
     "assessment": assessment,
     "preparation": preparation,
@@ -136,6 +185,7 @@ SCENARIOS: dict[str, Callable[[CourseClient], Awaitable[str]]] = {
     "hold": hold,
     "completed": completed,
     "continued_as_new": continued_as_new,
+    "monitored": monitored,
 }
 
 
@@ -148,7 +198,9 @@ async def write_runs(client: Client, workflow: str, name: str, out: Path) -> lis
         history = await _settled(client, run.id, run.run_id)
         suffix = f"-run{index}" if len(runs) > 1 else ""
         path = out / f"{name}{suffix}.json"
-        path.write_text(history.to_json())
+        # The course's workflow id goes with it: payloads are bound to the course they were made
+        # for (worker/codec.py), so the replay must run under the same id.
+        path.write_text(json.dumps({"workflowId": run.id, **json.loads(history.to_json())}))
         written.append(path)
     return written
 
@@ -168,7 +220,7 @@ async def _settled(client: Client, workflow: str, run_id: str | None) -> Workflo
     raise TimeoutError(f"{workflow} run {run_id} never settled")
 
 
-async def export_scenarios(out: Path) -> None:
+async def export_scenarios(out: Path, only: list[str]) -> None:
     converter = data_converter(histories_settings())
     env = await WorkflowEnvironment.start_local(
         data_converter=converter,
@@ -181,6 +233,8 @@ async def export_scenarios(out: Path) -> None:
         async with build_worker(env.client, "histories", activities):
             client = CourseClient(env.client, "histories")
             for name, scenario in SCENARIOS.items():
+                if only and name not in only:
+                    continue
                 course = await scenario(client)
                 await asyncio.sleep(0.5)  # let the last workflow task settle into history
                 for path in await write_runs(env.client, workflow_id(course), name, out):
@@ -200,11 +254,12 @@ def main() -> None:
     parser.add_argument("--address", help="export from this running Temporal instead of scenarios")
     parser.add_argument("--namespace", default="default")
     parser.add_argument("--workflow-id", action="append", default=[])
+    parser.add_argument("--only", action="append", default=[], choices=sorted(SCENARIOS), help="these scenarios only")
     args = parser.parse_args()
     if args.address:
         asyncio.run(export_from(args.address, args.namespace, args.workflow_id, args.out))
     else:
-        asyncio.run(export_scenarios(args.out))
+        asyncio.run(export_scenarios(args.out, args.only))
     sys.stdout.flush()
     os._exit(0)  # temporalio issue #300: no interpreter teardown after a worker ran
 

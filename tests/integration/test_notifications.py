@@ -23,7 +23,15 @@ from temporalio.worker import Worker
 from activities.channels import SmtpChannel
 from activities.contacts import PostgresContactDirectory
 from activities.notifications import NotificationActivities, PostgresOutbox
-from activities.ports import Channel, Contact, DeliveryStatus, Notification, OutgoingMessage, ReminderFacts
+from activities.ports import (
+    NURSE_ON_DUTY,
+    Channel,
+    Contact,
+    DeliveryStatus,
+    Notification,
+    OutgoingMessage,
+    ReminderFacts,
+)
 from activities.templates import Clinic
 from tests.conftest import task_queue
 from tests.integration.notify_workflow import NotifyOnce
@@ -296,3 +304,21 @@ async def test_temporal_retries_a_refused_delivery_until_it_lands_once(
         )
     assert result.delivered and len(mailbox.received) == 1
     assert (await outbox_row(pg_pool, reminder.idempotency_key))["attempts"] == 3
+
+
+async def test_a_late_recheck_reaches_the_nurse_on_duty_and_operations_without_one(pg_pool: asyncpg.Pool) -> None:
+    """The chair-side room's row in staff_contacts when the clinic keeps one; operations' otherwise."""
+    ops = Contact(email="ops@calm.example")
+    directory = PostgresContactDirectory(pg_pool, operations=ops)
+    assert await directory.contact_for("operations", NURSE_ON_DUTY) == ops
+    await pg_pool.execute(
+        "INSERT INTO staff_contacts (staff_id, email, display_name) VALUES ($1, $2, $3)",
+        NURSE_ON_DUTY,
+        "chair-room@calm.example",
+        "Chair-side room",
+    )
+    try:
+        assert (await directory.contact_for("operations", NURSE_ON_DUTY)).email == "chair-room@calm.example"  # type: ignore[union-attr]
+        assert await directory.contact_for("operations", None) == ops  # every other operations message
+    finally:
+        await pg_pool.execute("DELETE FROM staff_contacts WHERE staff_id = $1", NURSE_ON_DUTY)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from course.commands import STEPS, Role
-from course.policy import CoursePolicy
+from course.policy import CoursePolicy, OutcomePolicy
 from course.publication import PolicyRefused, canonical, check_name, for_publication, sha256_of
 from course.rules import role_refusal
 
@@ -73,7 +73,7 @@ def test_the_default_the_migration_publishes_is_the_built_in_policy_and_within_b
     body = "".join(re.findall(r"'([^']*)'", literal))
     # Fields added to the policy since the migration ran take their built-in value in the courses
     # that open on version 1 (each course stores the whole policy it runs by in CourseOpened).
-    added_since = {"session_opens_before", "monitoring"}
+    added_since = {"session_opens_before", "monitoring", "outcomes"}
     built_in = json.loads(canonical(CoursePolicy()))
     assert json.loads(body) == {k: v for k, v in built_in.items() if k not in added_since}
     assert for_publication(body) == CoursePolicy()
@@ -108,3 +108,18 @@ def test_a_monitoring_policy_is_held_to_clinical_bounds() -> None:
         "monitoring.minimum_observation.snorted",
         "monitoring.late_after",
     }
+
+
+def test_the_outcome_thresholds_are_policy_held_to_bounds() -> None:
+    """MCID 4 and remission below 5 by default (../shared/CLINICAL-REFERENCE.md); a clinic may move
+    them within bounds, and may never show a cohort of fewer than 5 courses."""
+    assert for_publication({}).outcomes == OutcomePolicy(mcid=4, remission_below=5, minimum_cohort=5)
+    assert for_publication({"outcomes": {"mcid": 6, "minimum_cohort": 10}}).outcomes.mcid == 6
+    with pytest.raises(PolicyRefused) as refused:
+        for_publication({"outcomes": {"mcid": 1, "remission_below": 12, "minimum_cohort": 3}})
+    assert refused.value.code == "policy_out_of_bounds"
+    assert [e["field"] for e in refused.value.errors] == [
+        "outcomes.mcid",
+        "outcomes.remission_below",
+        "outcomes.minimum_cohort",
+    ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta
 
+from activities.ports import NURSE_ON_DUTY
 from course.commands import AdministerDose, RecordDischarge, RecordMonitoringReading
 from course.policy import CoursePolicy, MonitoringPolicy
 from course.state import fold
@@ -63,6 +64,8 @@ async def test_a_monitored_session_with_a_late_recheck_and_an_escalation(stack: 
 
     await env.sleep(timedelta(minutes=52))  # the 40-minute recheck is 10 minutes late at 50
     assert await delivered("monitoring_recheck_late") == 1
+    (late,) = [n for n in stack.channel.sent if n.purpose == "monitoring_recheck_late"]
+    assert (late.recipient, late.recipient_id) == ("operations", NURSE_ON_DUTY)
     assert (await client.status(course)).flags.overdue
     now = await env.get_current_time()
     await client.record(course, reading(now, 165), story.NURSE)
