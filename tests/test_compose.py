@@ -407,6 +407,18 @@ def test_setup_job_runs_the_registration_script(services: dict) -> None:
     assert setup["depends_on"]["temporal"]["condition"] == "service_healthy"
 
 
+def test_the_clinics_schedules_are_set_up_once_the_search_attributes_exist(services: dict) -> None:
+    """Compose runs `course setup-cluster` (the Schedules of issue 20) after temporal-setup, with
+    the keys the Schedules' encrypted input needs and the same task queue as the workers."""
+    job = services["clinic-schedules"]
+    assert job["command"] == ["course", "setup-cluster"] and "build" in job
+    assert job["depends_on"]["temporal-setup"]["condition"] == "service_completed_successfully"
+    env, worker = env_of(job), env_of(services["worker"])
+    for key in ("TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "COURSE_TASK_QUEUE", "PAYLOAD_KEYS"):
+        assert env[key] == worker[key], key
+    assert str(job.get("restart", "")).startswith("on-failure")
+
+
 # --- setup script -----------------------------------------------------------
 
 
