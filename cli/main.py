@@ -30,7 +30,7 @@ from application.courses import CourseClient, CourseNotFound, StepRejected, Step
 from application.queries import BadFilter, course_query
 from application.reads import ReadRefused
 from application.request_ids import derived_request_id
-from cli import login_cmd, notifications_cmd, policy_cmd, staff_cmd, when
+from cli import export_cmd, login_cmd, notifications_cmd, policy_cmd, staff_cmd, when
 from cli.edge import ApiUnavailable, RequestInvalid, StaffApi
 from cli.tables import table
 from cli.tokens import NotSignedIn, read_token
@@ -683,6 +683,14 @@ def _board_parser(sub: Any) -> None:
     _reader(dashboard, break_glass=False)
 
 
+def _export_parser(sub: Any) -> None:
+    exporter = sub.add_parser(
+        "export", help="FHIR: every course changed since a time, as NDJSON files (--fhir --since TIME --out DIR)"
+    )
+    exporter.add_argument("--fhir", action="store_true", required=True, help="as FHIR R4B resources")
+    export_cmd.add_arguments(exporter)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="course", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -725,6 +733,7 @@ def build_parser() -> argparse.ArgumentParser:
     lister.add_argument("--query", action="store_true", help="print the visibility query and stop")
     lister.add_argument("--limit", type=int, default=200)
     notifications_cmd.add_parser(sub)
+    _export_parser(sub)
     staff_cmd.add_parser(sub)
     login_cmd.add_parsers(sub)
     policy_cmd.add_parser(sub)
@@ -775,6 +784,7 @@ _ASYNC: dict[str, Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, i
     "logout": login_cmd.logout,
     "whoami": login_cmd.whoami,
     "policy": policy_cmd.run,
+    "export": export_cmd.run,
 }
 
 
@@ -806,7 +816,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         if args.command == "migrate":
             return cmd_migrate(args, settings)
         return asyncio.run(_ASYNC[args.command](args, settings))
-    except (InvalidInput, RequestInvalid) as error:
+    except (InvalidInput, RequestInvalid, export_cmd.BulkExportInvalid) as error:
         print(f"error: {error}", file=sys.stderr)
         return INVALID
     except NotSignedIn as error:

@@ -28,10 +28,11 @@ class Read(StrEnum):
     NOTIFICATIONS = "notifications"  # reminders sent: purpose, recipient kind, channel, status
     LIST = "list"  # a course's row in a list (visibility: codes and opaque ids)
     AUDIT = "audit"  # who read the course and who changed it
+    EXPORT = "export"  # TEMPORARY (fhir/bulk): replaced by fhir/bundle's export read at merge
 
 
 CLINICAL_READS = frozenset({Read.VIEW, Read.EVENTS, Read.TIMELINE})
-OPERATIONS_READS = frozenset({Read.OPERATIONS, Read.NOTIFICATIONS, Read.LIST, Read.AUDIT})
+OPERATIONS_READS = frozenset({Read.OPERATIONS, Read.NOTIFICATIONS, Read.LIST, Read.AUDIT, Read.EXPORT})
 
 
 class BreakGlassReason(StrEnum):

@@ -10,8 +10,10 @@ import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
+import asyncpg
 import structlog
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -21,10 +23,12 @@ from activities.channels import ConsoleChannel, SmtpChannel
 from activities.contacts import PostgresContactDirectory
 from activities.eligibility import EligibilityActivities, provider_named
 from activities.event_store import EventStoreActivities, PostgresEventStore
+from activities.fhir_export import FhirExportActivities
 from activities.notifications import NotificationActivities, PostgresOutbox
 from activities.ports import Channel, Contact, ContactDirectory, EligibilityProvider, EventStore, Outbox
 from activities.templates import Clinic
 from activities.x12 import X12HttpProvider
+from interop._standin import course_resources
 from trust import keys
 from worker import telemetry
 from worker.cluster import missing_search_attributes, registration_commands
@@ -33,6 +37,7 @@ from worker.database import create_pool, database_url, migrate
 from worker.health import Health, pool_probe, serve_health
 from worker.logging import configure_logging
 from worker.settings import Settings
+from workflows.fhir_export import FhirExportWorkflow
 from workflows.treatment_course import TreatmentCourseWorkflow
 
 log = structlog.get_logger(__name__)
@@ -46,14 +51,30 @@ def activities_for(
     *,
     contacts: ContactDirectory | None = None,
     clinic: Clinic | None = None,
+    exports: FhirExportActivities | None = None,
 ) -> Sequence[Any]:
     events = EventStoreActivities(store)
+    bulk_export = (
+        [] if exports is None else [exports.plan_fhir_export, exports.export_fhir_batch, exports.finish_fhir_export]
+    )
     return [
         events.append_events,
         events.load_course,
         EligibilityActivities(provider).check_eligibility,
         NotificationActivities(outbox, channel, contacts, clinic).send_notification,
+        *bulk_export,
     ]
+
+
+def fhir_exports(pool: asyncpg.Pool, settings: Settings) -> FhirExportActivities:
+    """Bulk exports are for operations (api/fhir_routes.py): the operations content, no
+    RelatedPerson and no free text, whoever's worker builds it."""
+    return FhirExportActivities(
+        pool,
+        settings.export_dir(),
+        partial(course_resources, clinical=False),
+        batch_courses=settings.fhir_export_batch_courses,
+    )
 
 
 class MisconfiguredIntegration(Exception):
@@ -115,7 +136,7 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[TreatmentCourseWorkflow],
+        workflows=[TreatmentCourseWorkflow, FhirExportWorkflow],
         activities=activities,
         graceful_shutdown_timeout=timedelta(seconds=graceful_shutdown),
         max_cached_workflows=max_cached_workflows,
@@ -200,6 +221,7 @@ async def run_worker(
                 channel,
                 contacts=PostgresContactDirectory(pool, operations),
                 clinic=clinic_from(settings),
+                exports=fhir_exports(pool, settings),
             ),
             graceful_shutdown=settings.worker_graceful_shutdown_seconds,
             max_cached_workflows=settings.worker_max_cached_workflows,
