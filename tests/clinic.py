@@ -41,7 +41,7 @@ class Clinic:
         assert self.state is not None
         return self.state
 
-    def _append(self, events: list[DomainEvent], actor: Actor) -> None:
+    def _append(self, events: list[DomainEvent], actor: Actor, update_id: str | None = None) -> None:
         for event in events:
             envelope = EventEnvelope(
                 event_id=uuid4(),
@@ -49,7 +49,7 @@ class Clinic:
                 version=len(self.log) + 1,
                 occurred_at=self.now,
                 event=event,
-                metadata=EventMetadata(actor=actor, workflow_id="course-test", run_id="run"),
+                metadata=EventMetadata(actor=actor, update_id=update_id, workflow_id="course-test", run_id="run"),
             )
             self.log.append(envelope)
             self.state = evolve(self.state, envelope)
@@ -57,7 +57,8 @@ class Clinic:
     def record(self, actor: Actor, command: Command) -> list[str]:
         """Decide and apply; returns the event types produced."""
         events = decide(self.course, command, actor, self.now)
-        self._append(events, actor)
+        # Each step its own request id, as the API gives it: the FHIR export names steps by it.
+        self._append(events, actor, f"req-{uuid4()}")
         return [e.type for e in events]
 
     def rejects(self, actor: Actor, command: Command) -> RuleViolation:
