@@ -19,6 +19,7 @@ manifest and renames it to `<id>` in one step.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -31,7 +32,7 @@ import asyncpg
 from pydantic import BaseModel, ConfigDict
 
 from course.commands import Actor
-from course.events import EventEnvelope
+from course.events import CourseOpened, EventEnvelope
 
 NDJSON = ".ndjson"
 MANIFEST = "manifest.json"
@@ -39,10 +40,15 @@ ERRORS = "OperationOutcome"  # the Bulk Data `error` files: one OperationOutcome
 # A resource type as FHIR spells it: the only file names an export writes (and the API serves).
 RESOURCE_TYPE = re.compile(r"^[A-Z][A-Za-z]{1,63}$")
 EXPORT_ID = re.compile(r"^[0-9a-f]{32}$")
+# Resources that courses share by the identifier of a staff member, a payer or this service
+# (interop/steps.py shared_id): written once per export. A patient's Patient: see _OWNERS.
+SHARED = frozenset({"Practitioner", "Organization", "Device"})
 
 
 class Resource(Protocol):
-    """What the export needs of a fhir.resources model: its type and its JSON."""
+    """What the export needs of a fhir.resources model: its type, id and JSON."""
+
+    id: str | None
 
     def get_resource_type(self) -> str: ...
     def model_dump_json(self, **kwargs: Any) -> str: ...
@@ -85,6 +91,9 @@ class Checkpoint(BaseModel):
     courses: int = 0
     files: dict[str, FilePart] = {}
     done: bool = False
+    # Ids of the staff, payer and device resources already written: every course refers to them,
+    # each is written once. As many as the clinic has staff and payers (never patients: see _owners).
+    shared: list[str] = []
 
 
 class BulkExportRequest(BaseModel):
@@ -138,6 +147,16 @@ _NEXT_STREAMS = """
 SELECT DISTINCT stream_id FROM events
 WHERE global_position > $1 AND global_position <= $2 AND ($3::text IS NULL OR stream_id > $3)
 ORDER BY stream_id LIMIT $4
+"""
+# Which course writes each patient's Patient: the first (by stream id) of that patient's courses in
+# the export. A patient's courses share one Patient resource, and this asks the database instead of
+# remembering every patient seen (memory and checkpoints stay as small as a batch).
+_OWNERS = """
+SELECT s.patient_id, min(s.stream_id) AS owner FROM course_summaries s
+WHERE s.patient_id = ANY($1::text[]) AND EXISTS (
+    SELECT 1 FROM events e WHERE e.stream_id = s.stream_id AND e.global_position > $2 AND e.global_position <= $3
+)
+GROUP BY s.patient_id
 """
 _STREAMS = """
 SELECT event_id, stream_id, version, type, data, metadata, occurred_at FROM events
@@ -198,16 +217,18 @@ async def export_batch(
         by_stream[record["stream_id"]].append(EventEnvelope.from_row(**dict(record)))
     del records
     refused = await admit(by_stream)
-    files = dict(checkpoint.files)
+    owners = await _owners(pool, export, by_stream)
+    files, shared = dict(checkpoint.files), set(checkpoint.shared)
     handles: dict[str, IO[bytes]] = {}
     try:
         for stream in streams:
             events = by_stream.pop(stream)
-            written = (
-                [(ERRORS, _line(json.dumps(_outcome(course_id(stream), "forbidden", refused[stream]))))]
-                if stream in refused
-                else _lines(stream, events, build)
-            )
+            if stream in refused:
+                written = [(ERRORS, _line(json.dumps(_outcome(course_id(stream), "forbidden", refused[stream]))))]
+            else:
+                # Building validates every resource (pydantic): CPU for tens of milliseconds, in a
+                # thread so the worker's event loop (other courses' workflow tasks) keeps running.
+                written = await asyncio.to_thread(_lines, stream, events, build, owners.get(stream, True), shared)
             for kind, line in written:
                 handle = handles.get(kind)
                 if handle is None:
@@ -223,22 +244,50 @@ async def export_batch(
         for handle in handles.values():
             handle.close()
     return Checkpoint(
-        after_stream=streams[-1], courses=checkpoint.courses + len(streams), files=files, done=len(streams) < batch_size
+        after_stream=streams[-1],
+        courses=checkpoint.courses + len(streams),
+        files=files,
+        done=len(streams) < batch_size,
+        shared=sorted(shared),
     )
+
+
+async def _owners(pool: asyncpg.Pool, export: ExportPlan, streams: dict[str, list[EventEnvelope]]) -> dict[str, bool]:
+    """For each stream of the batch: whether it is the one to write its patient's Patient."""
+    patients = {stream: e.event.patient_id for stream, events in streams.items() for e in events[:1]
+                if isinstance(e.event, CourseOpened)}  # fmt: skip
+    rows = await pool.fetch(_OWNERS, sorted(set(patients.values())), export.since_position, export.upto_position)
+    first = {r["patient_id"]: r["owner"] for r in rows}
+    # No summary row (a stream whose summary could not be computed): the course writes its own.
+    return {stream: first.get(patient, stream) == stream for stream, patient in patients.items()}
 
 
 def course_id(stream_id: str) -> str:
     return stream_id.removeprefix("course-")
 
 
-def _lines(stream: str, events: list[EventEnvelope], build: Build) -> list[tuple[str, bytes]]:
-    """One course's NDJSON lines by resource type; a course that cannot be built becomes one
-    OperationOutcome naming the course and the kind of failure (never the stored values)."""
+def _lines(
+    stream: str, events: list[EventEnvelope], build: Build, owns_patient: bool, shared: set[str]
+) -> list[tuple[str, bytes]]:
+    """One course's NDJSON lines by resource type, the resources courses share left to the course
+    that writes them first (`shared` gains what this one writes). A course that cannot be built
+    becomes one OperationOutcome naming the course and the kind of failure, never stored values."""
     try:
         resources = build(course_id(stream), events)
-        return [(r.get_resource_type(), _line(r.model_dump_json(exclude_none=True))) for r in resources]
     except Exception as error:  # noqa: BLE001 - one unreadable course must not stop the clinic's export
         return [(ERRORS, _line(json.dumps(_outcome(course_id(stream), "processing", type(error).__name__))))]
+    lines: list[tuple[str, bytes]] = []
+    for resource in resources:
+        kind = resource.get_resource_type()
+        if kind == "Patient" and not owns_patient:
+            continue
+        if kind in SHARED:
+            identity = f"{kind}/{resource.id}"
+            if identity in shared:
+                continue
+            shared.add(identity)
+        lines.append((kind, _line(resource.model_dump_json(exclude_none=True))))
+    return lines
 
 
 def _line(text: str) -> bytes:

@@ -28,7 +28,7 @@ from activities.notifications import NotificationActivities, PostgresOutbox
 from activities.ports import Channel, Contact, ContactDirectory, EligibilityProvider, EventStore, Outbox
 from activities.templates import Clinic
 from activities.x12 import X12HttpProvider
-from interop._standin import course_resources
+from interop.fhir_course import course_resources
 from trust import keys
 from worker import telemetry
 from worker.cluster import missing_search_attributes, registration_commands

@@ -47,11 +47,19 @@ async def own_store() -> AsyncIterator[Store]:
         await admin.close()
 
 
-async def seed(pool: asyncpg.Pool, count: int) -> list[str]:
+async def seed(pool: asyncpg.Pool, count: int, patients: int | None = None) -> list[str]:
     """`count` whole courses (assessment to completion, six doses), made by the real decider
     (bench/courses.py) and appended through PostgresEventStore, as the workflow appends them:
-    faster than driving 200 workflows, and the same event streams. Their course ids."""
+    faster than driving 200 workflows, and the same event streams. Course i is patient
+    i % `patients`'s (default: one patient per course). Their course ids."""
     courses = simulated_courses(count)
+    tag = uuid.uuid4().hex[:6]
+    for index, course in enumerate(courses):
+        opening = course[0].events[0]
+        patient = f"pt-{tag}-{index % (patients or count)}"
+        course[0].events[0] = opening.model_copy(
+            update={"event": opening.event.model_copy(update={"patient_id": patient})}
+        )
     await append_courses(PostgresEventStore(pool), courses, 8)
     return [course[0].stream_id.removeprefix("course-") for course in courses]
 

@@ -22,12 +22,13 @@ from worker.main import fhir_exports
 from worker.settings import Settings
 
 COURSES = 200
+PATIENTS = 150  # fifty patients have a second course: one Patient each, all the same
 OPS = Actor(id="ops-bulk", role=Role.OPERATIONS)
 
 
 @pytest_asyncio.fixture(scope="module")
 async def courses(own_store: Store) -> AsyncIterator[list[str]]:
-    yield await seed(own_store.pool, COURSES)
+    yield await seed(own_store.pool, COURSES, PATIENTS)
 
 
 def activities(store: Store, root: Path, batch: int) -> FhirExportActivities:
@@ -72,10 +73,16 @@ async def test_two_hundred_courses_export_as_valid_ndjson_each_resource_once(
     assert not (tmp_path / f"{export_id}.partial").exists(), "published by one rename"
     found = validated(tmp_path / export_id)
     assert batches == 7, "200 courses in batches of 30: six full, then one of 20 that finds the end"
-    assert len(found["Patient"]) == COURSES
     for kind, lines in found.items():
         ids = [line["id"] for line in lines]
         assert len(ids) == len(set(ids)), f"{kind}: a resource written twice"
+    assert len(found["Patient"]) == PATIENTS, "a patient's courses share their Patient"
+    assert len(found["CarePlan"]) == COURSES
+    doses = await own_store.pool.fetchval("SELECT count(*) FROM events WHERE type = 'DosingSessionCompleted'")
+    given = [m for m in found["MedicationAdministration"] if m["status"] == "completed"]
+    assert len(given) == doses == COURSES * 6, "one MedicationAdministration per administered dose"
+    staff = await own_store.pool.fetchval("SELECT count(DISTINCT metadata->'actor'->>'id') FROM events")
+    assert 0 < len(found["Practitioner"]) <= staff, "each staff member once, not once per course"
     assert "RelatedPerson" not in found, "an operations export holds no support person"
     listed = {entry["type"]: entry["count"] for entry in manifest["output"]}
     assert listed == dict(counts(found)), "the manifest counts every line of every file"
@@ -125,7 +132,7 @@ async def test_since_exports_only_the_courses_whose_streams_changed_after_it(
     later = await seed(own_store.pool, 5)
     manifest, _ = await export(activities(own_store, tmp_path, batch=100), request("d" * 32, since=since))
     found = validated(tmp_path / ("d" * 32))
-    assert len(found["Patient"]) == len(later) == 5
+    assert len(found["CarePlan"]) == len(later) == 5
     reads = await own_store.pool.fetch(
         "SELECT course_id::text AS course FROM access_log WHERE staff_id = $1 AND read_at >= $2", OPS.id, since
     )

@@ -100,7 +100,8 @@ async def test_operations_kick_off_poll_and_download_a_bulk_export(api: Api, tmp
         assert answer.status_code == 200 and answer.headers["content-type"] == "application/fhir+ndjson"
         (tmp_path / f"{entry['type']}.ndjson").write_bytes(answer.content)
     found = validated(tmp_path)
-    assert len(found["Patient"]) == COURSES
+    assert len(found["CarePlan"]) == len(found["Patient"]) == COURSES
+    assert "RelatedPerson" not in found, "operations read no support person"
     assert {e["type"]: e["count"] for e in manifest["output"]} == dict(counts(found))
 
     # The export is its requester's: another operations member is told it does not exist.
@@ -120,7 +121,7 @@ async def test_the_cli_exports_through_the_api_into_a_folder(api: Api, tmp_path:
     assert manifest is not None
     await export_cmd.save(staff_api, manifest, tmp_path / "out")
     found = validated(tmp_path / "out")
-    assert len(found["Patient"]) == COURSES
+    assert len(found["CarePlan"]) == COURSES
     saved = (tmp_path / "out" / "manifest.json").read_text()
     assert (tmp_path / "out" / "Patient.ndjson").resolve().as_uri() in saved
 
