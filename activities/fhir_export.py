@@ -9,15 +9,16 @@ makes that write each line once).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 import structlog
 from temporalio import activity
 
-from course.access import CourseFacts, Read, Refused, may_read
+from course.access import CourseFacts, Read, Refused, clinical_export, may_read
 from course.events import EventEnvelope
 from course.state import fold
 from interop import bulk
@@ -34,9 +35,17 @@ HEARTBEAT = timedelta(seconds=10)
 BATCH_COURSES = 100
 
 
+class CourseBuilder(Protocol):
+    """interop.fhir_course.course_resources: one course's resources, clinical or not."""
+
+    def __call__(
+        self, course_id: str, events: Sequence[EventEnvelope], *, clinical: bool
+    ) -> Sequence[bulk.Resource]: ...
+
+
 class FhirExportActivities:
     def __init__(
-        self, pool: asyncpg.Pool, root: Path, build: bulk.Build, *, batch_courses: int = BATCH_COURSES
+        self, pool: asyncpg.Pool, root: Path, build: CourseBuilder, *, batch_courses: int = BATCH_COURSES
     ) -> None:
         self._pool = pool
         self._root = root
@@ -50,6 +59,12 @@ class FhirExportActivities:
     @activity.defn(name=EXPORT_FHIR_BATCH)
     async def export_fhir_batch(self, batch: bulk.ExportBatch) -> bulk.Checkpoint:
         request = batch.request
+        # What the reader's role may see of a course they may export (course/access.py): for
+        # operations, the bulk export's only readers, no support person and no free text.
+        clinical = clinical_export(request.requested_by)
+
+        def build(course: str, events: list[EventEnvelope]) -> Sequence[bulk.Resource]:
+            return self._build(course, events, clinical=clinical)
 
         async def admit(streams: dict[str, list[EventEnvelope]]) -> dict[str, str]:
             allowed: list[str] = []
@@ -75,7 +90,7 @@ class FhirExportActivities:
             self._root,
             batch.plan,
             batch.checkpoint,
-            build=self._build,
+            build=build,
             admit=admit,
             batch_size=self._batch,
             beat=activity.heartbeat,

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Annotated, Any, Literal, cast
 
-from fastapi import APIRouter, Body, Depends, Header, Query, Response
+from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, BeforeValidator, ValidationError
 
@@ -34,6 +34,7 @@ from course.view import CourseView, OperationsView
 from workflows.inputs import workflow_id
 
 LIFECYCLE = ("hold", "release", "withdraw", "reassign")
+FHIR_JSON = "application/fhir+json"
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _bearer = HTTPBearer(auto_error=False, description="A staff token (`course staff add`).")
 IdempotencyKey = Annotated[
@@ -219,6 +220,24 @@ def api_router(services: Services, public_origin: str | None = None) -> APIRoute
     async def course_events(course_id: str, actor: Member, reason: BreakGlass = None) -> list[EventRow]:
         """The clinical record: never to operations. Recorded in the access log."""
         return [EventRow.model_validate(row) for row in await reads.events(actor, course_id, reason)]
+
+    @router.get(
+        "/courses/{course_id}/fhir",
+        tags=["courses"],
+        response_class=Response,
+        responses={
+            200: {"content": {FHIR_JSON: {}}, "description": "A FHIR R4B Bundle of type collection"},
+            403: PROBLEMS[403],
+            404: PROBLEMS[404],
+        },
+    )
+    async def course_fhir(course_id: str, actor: Member, request: Request, reason: BreakGlass = None) -> Response:
+        """The course as FHIR R4B resources in a `collection` Bundle (README: FHIR export), under the
+        same read rules and access log as the course's other reads. Operations get it without the
+        clinical free text and the support person."""
+        base = f"{str(request.base_url).rstrip('/')}/fhir"
+        bundle = await reads.fhir(actor, course_id, reason, base_url=base)
+        return Response(bundle.model_dump_json(), media_type=FHIR_JSON)
 
     @router.get("/courses/{course_id}/audit", tags=["courses"], responses={403: PROBLEMS[403], 404: PROBLEMS[404]})
     async def course_audit(course_id: str, actor: Member) -> AuditTrail:

@@ -16,6 +16,7 @@ from typing import Any
 
 import asyncpg
 import structlog
+from fhir.resources.R4B.bundle import Bundle
 from pydantic import BaseModel, ConfigDict
 from temporalio.service import RPCError
 
@@ -24,10 +25,11 @@ from application.courses import CourseClient, CourseNotFound, parse_course_id
 from application.listing import event_rows, list_courses
 from application.notifications import fetch_notifications
 from application.queries import course_query, readable_by
-from course.access import BreakGlassReason, CourseFacts, Read, Refused, may_read, reads_routinely
+from course.access import BreakGlassReason, CourseFacts, Read, Refused, clinical_export, may_read, reads_routinely
 from course.commands import Actor, Role
 from course.state import Phase
 from course.view import CourseView, OperationsView, operations_view
+from interop.fhir_course import DEFAULT_BASE_URL, course_bundle
 from trust.access_log import AccessLog, AccessRecord, Channel
 from workflows.inputs import workflow_id
 
@@ -345,6 +347,22 @@ class CourseReads:
             for e in stream
         ]
         return AuditTrail(course_id=facts.course_id, reads=await self.access.reads_of(course_id), changes=changes)
+
+    async def fhir(
+        self,
+        actor: Actor,
+        course_id: str,
+        reason: BreakGlassReason | None = None,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+    ) -> Bundle:
+        """The course as a FHIR Bundle (interop/fhir_course.py), decided and recorded like every
+        read; the clinical free text and the support person only for `clinical_export` readers.
+        Empty (no entries) just after opening, before the first append lands."""
+        _, facts = await self.facts(course_id)
+        await self.allow(actor, facts, Read.EXPORT, reason)
+        stream = await self.store.read(workflow_id(parse_course_id(course_id)))
+        return course_bundle(facts.course_id, stream, clinical=clinical_export(actor), base_url=base_url)
 
     def answer(self, actor: Actor, view: CourseView) -> CourseView | OperationsView:
         """What a step's response shows: the clinical view only to those who read it routinely.

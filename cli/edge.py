@@ -141,6 +141,12 @@ class StaffApi:
     async def audit(self, course: UUID) -> AuditTrail:
         return AuditTrail.model_validate(await self._call("GET", f"/courses/{course}/audit", course=course))
 
+    async def fhir(self, course: UUID, reason: BreakGlassReason | None) -> dict[str, Any]:
+        """The course as a FHIR Bundle (JSON): clinical, or without free text, as the API decides."""
+        headers = {**_glass(reason), "Accept": "application/fhir+json"}
+        bundle: dict[str, Any] = await self._call("GET", f"/courses/{course}/fhir", headers=headers, course=course)
+        return bundle
+
     async def start_bulk_export(self, since: datetime | None) -> str:
         """Kick off a bulk FHIR export (operations); the status URL to poll."""
         params = {"_since": since.isoformat()} if since is not None else {}

@@ -1,9 +1,9 @@
 """`course`: the command staff and scripts use. Exit 0 ok, 2 rejected/invalid, 3 unknown course, 4 read
 refused, 5 not signed in, 1 else.
 
-Staff commands (open, record, hold, release, withdraw, reassign, status, events, list, audit) act
-as the person whose token the CLI carries (`course login`, or COURSE_TOKEN), through the clinic's
-API: it authenticates them, signs their steps and records their reads. Operator commands that act
+Staff commands (open, record, hold, release, withdraw, reassign, status, events, list, audit,
+export) act as the person whose token the CLI carries (`course login`, or COURSE_TOKEN), through the
+clinic's API: it authenticates them, signs their steps and records their reads. Operator commands that act
 as the system (dev, worker, setup-cluster, verify, retry, resync, staff, ...) talk to Temporal and
 PostgreSQL directly. An operator records a step without the API only with their own break-glass
 key (`course record ... --break-glass REASON --as STAFF_ID --role ROLE`)."""
@@ -419,6 +419,23 @@ async def cmd_events(args: argparse.Namespace, settings: Settings) -> int:
     return OK
 
 
+async def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    """One course as a FHIR Bundle, through the API as the token's owner (a read, recorded)."""
+    _no_self_declared_actor(args)
+    if not args.fhir:
+        raise InvalidInput("say the format: `course export COURSE_ID --fhir` (FHIR R4B JSON is the one there is)")
+    if args.course_id is None and (args.since is not None or args.out is not None):
+        return await export_cmd.run(args, settings)  # every course changed since a time, as NDJSON files
+    if args.course_id is None:
+        raise InvalidInput(
+            "name the course: `course export COURSE_ID --fhir`, or export in bulk: `--fhir --since TIME --out DIR`"
+        )
+    async with _api(settings) as api:
+        bundle = await api.fhir(parse_course_id(args.course_id), _reason(args))
+    print(json.dumps(bundle, indent=2))
+    return OK
+
+
 def _flags(row: dict[str, Any]) -> str:
     return ",".join(name for name in ("overdue", "on_hold", "needs_review") if row[name]) or "-"
 
@@ -638,6 +655,12 @@ def _read_parsers(sub: Any) -> None:
         _common(reader)
         _reader(reader)
         reader.add_argument("course_id")
+    exporter = sub.add_parser("export", help="a course as FHIR R4B resources (a Bundle, as JSON)")
+    _common(exporter)
+    _reader(exporter)
+    exporter.add_argument("course_id", nargs="?")
+    exporter.add_argument("--fhir", action="store_true", help="as FHIR R4B JSON (required: the one format)")
+    export_cmd.add_arguments(exporter)  # without COURSE_ID: the bulk export (operations)
     auditor = sub.add_parser("audit", help="who read a course and who changed it")
     _common(auditor)
     _reader(auditor, break_glass=False)
@@ -683,14 +706,6 @@ def _board_parser(sub: Any) -> None:
     _reader(dashboard, break_glass=False)
 
 
-def _export_parser(sub: Any) -> None:
-    exporter = sub.add_parser(
-        "export", help="FHIR: every course changed since a time, as NDJSON files (--fhir --since TIME --out DIR)"
-    )
-    exporter.add_argument("--fhir", action="store_true", required=True, help="as FHIR R4B resources")
-    export_cmd.add_arguments(exporter)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="course", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -733,7 +748,6 @@ def build_parser() -> argparse.ArgumentParser:
     lister.add_argument("--query", action="store_true", help="print the visibility query and stop")
     lister.add_argument("--limit", type=int, default=200)
     notifications_cmd.add_parser(sub)
-    _export_parser(sub)
     staff_cmd.add_parser(sub)
     login_cmd.add_parsers(sub)
     policy_cmd.add_parser(sub)
@@ -766,6 +780,7 @@ _ASYNC: dict[str, Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, i
     "status": cmd_status,
     "events": cmd_events,
     "audit": cmd_audit,
+    "export": cmd_export,
     "list": cmd_list,
     "find": cmd_find,
     "monitoring": cmd_monitoring,
@@ -784,7 +799,6 @@ _ASYNC: dict[str, Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, i
     "logout": login_cmd.logout,
     "whoami": login_cmd.whoami,
     "policy": policy_cmd.run,
-    "export": export_cmd.run,
 }
 
 

@@ -6,6 +6,11 @@ clinician reads a course only by breaking the glass, with a reason from a fixed 
 recorded as such. Operations staff run the clinic's schedule and money: they read the operations
 view (phase, what the course waits for, flags, times, codes), never the clinical record, whatever
 reason they give. Every allowed read is recorded by the caller (application/reads.py).
+
+The FHIR export (`Read.EXPORT`) follows the same rules, with one addition: operations staff may
+export a course for the clinic's EHR interface (they run it), but what they get has no clinical
+free text and no support person (`clinical_export`); a clinician who may read the course's
+clinical record (routinely, or by breaking the glass) gets all of it.
 """
 
 from __future__ import annotations
@@ -28,10 +33,11 @@ class Read(StrEnum):
     NOTIFICATIONS = "notifications"  # reminders sent: purpose, recipient kind, channel, status
     LIST = "list"  # a course's row in a list (visibility: codes and opaque ids)
     AUDIT = "audit"  # who read the course and who changed it
-    EXPORT = "export"  # TEMPORARY (fhir/bulk): replaced by fhir/bundle's export read at merge
+    EXPORT = "export"  # the course as FHIR resources (interop/): clinical, or without free text
 
 
 CLINICAL_READS = frozenset({Read.VIEW, Read.EVENTS, Read.TIMELINE})
+# Operations export for the EHR interface; what the export shows them is `clinical_export`'s to say.
 OPERATIONS_READS = frozenset({Read.OPERATIONS, Read.NOTIFICATIONS, Read.LIST, Read.AUDIT, Read.EXPORT})
 
 
@@ -114,6 +120,12 @@ def may_read(
     if reason is not None:
         return Allowed(break_glass=reason)
     return Refused("break_glass_required", _why_not(actor, course))
+
+
+def clinical_export(actor: Actor) -> bool:
+    """Whether an allowed export carries the clinical free text and the support person: to the
+    clinicians `may_read` lets read the record, yes; to operations, never."""
+    return actor.role in CARE_TEAM_ROLES | {Role.NURSE}
 
 
 def _why_not(actor: Actor, course: CourseFacts) -> str:

@@ -10,7 +10,6 @@ import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from functools import partial
 from typing import Any
 
 import asyncpg
@@ -67,12 +66,10 @@ def activities_for(
 
 
 def fhir_exports(pool: asyncpg.Pool, settings: Settings) -> FhirExportActivities:
-    """Bulk exports are for operations (api/fhir_routes.py): the operations content, no
-    RelatedPerson and no free text, whoever's worker builds it."""
     return FhirExportActivities(
         pool,
         settings.export_dir(),
-        partial(course_resources, clinical=False),
+        course_resources,
         batch_courses=settings.fhir_export_batch_courses,
     )
 

@@ -13,6 +13,7 @@ from course.access import (
     CourseFacts,
     Read,
     Refused,
+    clinical_export,
     may_read,
 )
 from course.commands import Actor, Role
@@ -123,3 +124,17 @@ def test_a_clinic_admin_reads_no_course_whatever_the_reason(course: CourseFacts,
     admin = Actor(id="adm-ruiz", role=Role.CLINIC_ADMIN)
     decision = may_read(admin, course, what, reason)  # type: ignore[arg-type]
     assert isinstance(decision, Refused) and decision.code == "clinic_admin_reads_no_course"
+
+
+@given(actors, courses, reasons)
+def test_the_fhir_export_follows_the_read_rules_and_carries_clinical_text_only_to_clinicians(
+    actor: Actor, course: CourseFacts, reason: object
+) -> None:
+    """Operations export for the EHR interface without the clinical free text; a clinician exports
+    exactly when they may read the clinical view, and gets all of it."""
+    export = may_read(actor, course, Read.EXPORT, reason)  # type: ignore[arg-type]
+    if actor.role is Role.OPERATIONS:
+        assert export == Allowed() and not clinical_export(actor)
+    else:
+        assert export == may_read(actor, course, Read.VIEW, reason)  # type: ignore[arg-type]
+        assert isinstance(export, Refused) or clinical_export(actor)

@@ -6,15 +6,20 @@ Pure: the courses are decided in memory (tests/clinic.py) and exported from thei
 from __future__ import annotations
 
 import json
+import random
 from collections import Counter
 from datetime import datetime, timedelta
+from itertools import accumulate
 from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.bundle import Bundle
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from course.commands import (
     AdministerDose,
+    InsuranceStatus,
     PlaceHold,
     RecordDischarge,
     RecordMonitoringReading,
@@ -28,6 +33,7 @@ from interop.fhir_course import course_bundle, course_resources
 from interop.steps import recorded_steps
 from tests import story
 from tests.clinic import Clinic
+from tests.unit.test_properties import play_course
 
 MONITORED = CoursePolicy(monitoring=MonitoringPolicy())
 
@@ -251,3 +257,27 @@ def test_a_reader_without_clinical_access_gets_no_support_person_and_no_free_tex
 
 def test_an_empty_stream_exports_nothing() -> None:
     assert course_resources("course-00000000-0000-0000-0000-000000000001", [], clinical=True) == []
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(rng=st.randoms(use_true_random=False), steps=st.integers(1, 80), cut=st.floats(0, 1))
+def test_any_course_exports_valid_resolvable_resources_and_keeps_its_ids_as_it_grows(
+    rng: random.Random, steps: int, cut: float
+) -> None:
+    """Over generated courses (tests/unit/test_properties.py's moves, sensible and odd): every
+    resource validates, every reference resolves, and an export of the stream as it stood after
+    any earlier step names no resource the later export does not: a re-export replaces, never
+    duplicates. Without clinical access: no RelatedPerson and no note, whatever happened."""
+    run = play_course(rng, steps, InsuranceStatus.COVERED)
+    course_id = str(run.course.course_id)
+    boundaries = list(accumulate(len(step.events) for step in recorded_steps(run.log)))
+    earlier = run.log[: boundaries[int(cut * (len(boundaries) - 1))]]
+    later = [r.model_dump(mode="json") for r in course_resources(course_id, run.log, clinical=True)]
+    present = {f"{r['resourceType']}/{r['id']}" for r in later}
+    assert len(present) == len(later)
+    for resource in later:
+        assert set(references(resource)) <= present, resource["resourceType"]
+    before = {f"{r.get_resource_type()}/{r.id}" for r in course_resources(course_id, earlier, clinical=True)}
+    assert before <= present
+    hidden = json.dumps([r.model_dump(mode="json") for r in course_resources(course_id, run.log, clinical=False)])
+    assert '"RelatedPerson"' not in hidden and '"note"' not in hidden
