@@ -4,6 +4,7 @@ line-by-line validation of an export's files by the fhir.resources R4B models.""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from collections import Counter
@@ -16,8 +17,7 @@ import asyncpg
 import pytest_asyncio
 from fhir.resources.R4B import get_fhir_model_class
 
-from activities.event_store import PostgresEventStore
-from bench.courses import append_courses, simulated_courses
+from bench.fhir_export import seed as bench_seed
 from tests.conftest import _server_url, _with_database
 from worker.database import create_pool, migrate
 
@@ -30,6 +30,13 @@ class Store:
 
 @pytest_asyncio.fixture(scope="module")
 async def own_store() -> AsyncIterator[Store]:
+    async with fresh_store() as store:
+        yield store
+
+
+@contextlib.asynccontextmanager
+async def fresh_store() -> AsyncIterator[Store]:
+    """A migrated database of its own, dropped at the end."""
     server = _server_url()
     name = f"course_bulk_{uuid.uuid4().hex[:10]}"
     admin = await asyncpg.connect(server)
@@ -52,16 +59,7 @@ async def seed(pool: asyncpg.Pool, count: int, patients: int | None = None) -> l
     (bench/courses.py) and appended through PostgresEventStore, as the workflow appends them:
     faster than driving 200 workflows, and the same event streams. Course i is patient
     i % `patients`'s (default: one patient per course). Their course ids."""
-    courses = simulated_courses(count)
-    tag = uuid.uuid4().hex[:6]
-    for index, course in enumerate(courses):
-        opening = course[0].events[0]
-        patient = f"pt-{tag}-{index % (patients or count)}"
-        course[0].events[0] = opening.model_copy(
-            update={"event": opening.event.model_copy(update={"patient_id": patient})}
-        )
-    await append_courses(PostgresEventStore(pool), courses, 8)
-    return [course[0].stream_id.removeprefix("course-") for course in courses]
+    return await bench_seed(pool, count, patients)
 
 
 def validated(folder: Path) -> dict[str, list[dict[str, Any]]]:
