@@ -11,7 +11,7 @@ export that is not the caller's is 404, like one that does not exist.
 
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations at run time.
 
-from datetime import datetime
+from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -40,11 +40,13 @@ OutputFormat = Annotated[str | None, Query(alias="_outputFormat", max_length=64)
 def parse_since(text: str | None) -> datetime | None:
     if text is None:
         return None
+    since: datetime | None
     try:
-        since = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
+        written = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        since = written.astimezone(UTC) if written.tzinfo is not None else None
+    except (ValueError, OverflowError):  # not a time; or year 1 at +14:00, before any UTC instant
         since = None
-    if since is None or since.tzinfo is None:
+    if since is None:
         raise Problem(
             HTTPStatus.UNPROCESSABLE_ENTITY,
             "_since is a FHIR instant with its zone, like 2026-11-30T00:00:00Z.",
