@@ -6,7 +6,7 @@ Each size gets a throwaway database seeded with whole six-session courses (made 
 real decider, bench/courses.py, appended through PostgresEventStore), one patient per course.
 The export runs in a child process of its own, straight through as the workflow runs it (plan,
 every batch, finish) through the worker's own activities (worker.main.fhir_exports): its peak
-RSS (getrusage ru_maxrss) is the export's alone, seeding is not in it. Bounded memory means the
+RSS (VmHWM) is the export's alone, seeding is not in it. Bounded memory means the
 peak at N courses stays near the peak at 200; the time grows with the courses.
 """
 
@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -74,12 +73,24 @@ async def main(args: argparse.Namespace) -> None:
             report.add(f"courses_{size}_rss_before_mib", measured["rss_before_mib"])
             report.add(f"courses_{size}_peak_rss_mib", measured["peak_rss_mib"])
             report.add(f"courses_{size}_lines", measured["lines"])
+            report.add(f"courses_{size}_rss_mib_by_courses_done", measured["rss_curve"])
     small, large = sizes
     report.ratio("peak_rss_large_vs_small", report.values[f"courses_{large}_peak_rss_mib"],
                  report.values[f"courses_{small}_peak_rss_mib"])  # fmt: skip
     report.ratio("seconds_large_vs_small", report.values[f"courses_{large}_seconds"],
                  report.values[f"courses_{small}_seconds"])  # fmt: skip
     report.finish()
+
+
+def high_water_kib() -> int:
+    """This process's peak RSS (VmHWM). Not getrusage's ru_maxrss: Linux carries that across
+    exec from the forked parent, so a child of a parent that held 2,000 seeded courses would
+    report the parent's size as its own."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 async def child(dsn: str, out: Path, batch: int) -> None:
@@ -102,13 +113,15 @@ async def child(dsn: str, out: Path, batch: int) -> None:
     started = time.perf_counter()
     plan = await made.plan_fhir_export(ask)
     checkpoint = bulk.Checkpoint()
+    curve: list[tuple[int, float]] = []  # (courses done, RSS MiB) after each batch: flat, or growing?
     while not checkpoint.done:
         step = bulk.ExportBatch(request=ask, plan=plan, checkpoint=checkpoint)
         checkpoint = await ActivityEnvironment().run(made.export_fhir_batch, step)
+        curve.append((checkpoint.courses, round(common.rss_bytes() / 2**20, 1)))
     manifest = await made.finish_fhir_export(bulk.ExportBatch(request=ask, plan=plan, checkpoint=checkpoint))
     seconds = time.perf_counter() - started
     await pool.close()
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak_kib = high_water_kib()
     print(
         json.dumps(
             {
@@ -116,6 +129,7 @@ async def child(dsn: str, out: Path, batch: int) -> None:
                 "rss_before_mib": round(before / 2**20, 1),
                 "peak_rss_mib": round(peak_kib / 1024, 1),
                 "lines": sum(entry["count"] for entry in manifest["output"]),
+                "rss_curve": curve[:: max(1, len(curve) // 10)] + curve[-1:],
             }
         )
     )

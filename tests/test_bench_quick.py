@@ -27,6 +27,7 @@ EXPECTED = {
     "history": ["course_events", "baseline_history", "per_maintenance_cycle", "longest_run_events"],
     "rebuild": ["rebuild_events_per_s", "raw_read_events_per_s", "rebuild_vs_raw_read"],
     "verify": ["verify_ms_per_1000_events", "sign_us_per_step", "check_us_per_step"],
+    "fhir_export": ["_seconds", "_peak_rss_mib", "_rss_mib_by_courses_done", "peak_rss_large_vs_small"],
     "smtp_outage": ["healthy_ms", "outage_ms", "outage_p95_ratio", "deliveries_hanging_during_outage"],
 }
 
