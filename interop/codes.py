@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from course.commands import Condition, Modality, Role, Route
+from course.commands import Condition, Dissociation, Modality, Role, Route, Severity, SideEffectKind
 
 # --- code systems (FHIR canonical URIs) ------------------------------------------------------------
 LOINC = "http://loinc.org"
@@ -44,6 +44,8 @@ CLINIC_GAD7_BAND = f"{CLINIC}:CodeSystem/gad7-severity"
 CLINIC_REASON = f"{CLINIC}:CodeSystem/reason"
 CLINIC_SESSION = f"{CLINIC}:CodeSystem/session-kind"
 CLINIC_BENEFIT = f"{CLINIC}:CodeSystem/benefit-type"
+CLINIC_OBSERVATION = f"{CLINIC}:CodeSystem/observation"
+CLINIC_SIDE_EFFECT = f"{CLINIC}:CodeSystem/side-effect"
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,7 @@ CONSENT_DOCUMENT = Code(LOINC, "59284-0", "Patient Consent", "LOINC (loinc.org);
 # --- Observation categories ----------------------------------------------------------------------
 VITAL_SIGNS = Code(OBSERVATION_CATEGORY, "vital-signs", "Vital Signs", _THO)
 SURVEY = Code(OBSERVATION_CATEGORY, "survey", "Survey", _THO)
+EXAM = Code(OBSERVATION_CATEGORY, "exam", "Exam", _THO)
 
 # --- GAD-7 severity bands (Spitzer et al. 2006: 0-4 minimal, 5-9 mild, 10-14 moderate, 15-21 severe)
 _BAND_SRC = "the clinic's code system for the GAD-7 bands of Spitzer et al., Arch Intern Med 2006;166:1092"
@@ -106,6 +109,25 @@ def gad7_band(score: int) -> Code:
             return band
     raise ValueError("a GAD-7 total is 0 to 21")
 
+
+# --- after the dose: sedation (its scale named), dissociation, side effects and their severity ---------
+SEDATION_MOAAS = Code(
+    CLINIC_OBSERVATION, "sedation-moaas", "Sedation score, Modified Observer's Assessment of Alertness/Sedation (0-5)",
+    _CLINIC_SRC,
+)  # fmt: skip
+DISSOCIATION = Code(CLINIC_OBSERVATION, "dissociation", "Dissociation", _CLINIC_SRC)
+DISSOCIATION_STATES: dict[Dissociation, Code] = {
+    d: Code(CLINIC_OBSERVATION, f"dissociation-{d.value}", f"Dissociation {d.value}", _CLINIC_SRC) for d in Dissociation
+}
+SIDE_EFFECTS: dict[SideEffectKind, Code] = {
+    kind: Code(CLINIC_SIDE_EFFECT, kind.value, kind.value.replace("_", " "), _CLINIC_SRC) for kind in SideEffectKind
+}
+# The severities of FHIR's condition-severity value set (SNOMED CT qualifier values).
+SEVERITIES: dict[Severity, Code] = {
+    Severity.MILD: Code(SNOMED, "255604002", "Mild", _SCT_SRC),
+    Severity.MODERATE: Code(SNOMED, "6736007", "Moderate", _SCT_SRC),
+    Severity.SEVERE: Code(SNOMED, "24484000", "Severe", _SCT_SRC),
+}
 
 # --- the drug: RxNorm ingredient, and routes in SNOMED CT -----------------------------------------
 KETAMINE = Code(RXNORM, "6130", "ketamine", "RxNorm (NLM), ingredient (TTY=IN)")

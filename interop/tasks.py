@@ -8,8 +8,10 @@ otherwise. A step awaited again later (the next session's check-in) is a new Tas
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
+from course.commands import Role
 from course.phases.monitoring import recheck_due
 from course.rules import STEP_ROLES
 from course.state import CourseState, Phase
@@ -21,10 +23,11 @@ from interop.steps import RecordedStep, resource_id
 
 
 class TaskBook:
-    def __init__(self, course_id: str, patient: Json, care_plan: Json) -> None:
+    def __init__(self, course_id: str, patient: Json, care_plan: Json, staff: Callable[[str], Json]) -> None:
         self.course_id = course_id
         self.patient = patient
         self.care_plan = care_plan
+        self.staff = staff  # a staff id as a reference to its Practitioner
         self.open: dict[str, Json] = {}
 
     def after(self, step: RecordedStep, state: CourseState) -> list[Json]:
@@ -36,9 +39,11 @@ class TaskBook:
             if name == step.name:
                 _close(task, "completed", at)
             elif name in wanted:
-                if task["status"] != "on-hold":
+                moved = self._due(task, name, state, step)  # a session scheduled after it was awaited
+                if task["status"] == "on-hold":
+                    task.update(status="requested", lastModified=at)
+                elif not moved:
                     continue
-                task.update(status="requested", lastModified=at)
             elif state.on_hold and not state.terminal:
                 if task["status"] == "on-hold":
                     continue
@@ -70,15 +75,41 @@ class TaskBook:
             # Who may record it: the roles the course's rules allow (course/rules.py STEP_ROLES).
             "performerType": [codes.ROLES[r].concept() for r in sorted(STEP_ROLES.get(name, ()))],
         }
-        due = due_by(name, state, step.events[-1].occurred_at)
-        if due is not None:
-            task["restriction"] = {"period": {"end": instant(due)}}
+        owner = owner_of(name, state)
+        if owner is not None:
+            task["owner"] = self.staff(owner)
+        self._due(task, name, state, step)
         return task
+
+    @staticmethod
+    def _due(task: Json, name: str, state: CourseState, step: RecordedStep) -> bool:
+        """Set the task's due date as the course now has it; whether it changed."""
+        due = due_by(name, state, step.events[-1].occurred_at)
+        restriction = {"period": {"end": instant(due)}} if due is not None else None
+        if task.get("restriction") == restriction:
+            return False
+        if restriction is None:
+            del task["restriction"]
+        else:
+            task["restriction"] = restriction
+        task["lastModified"] = instant(step.events[-1].occurred_at)
+        return True
 
 
 def _close(task: Json, status: str, at: str) -> None:
     task.update(status=status, lastModified=at)
     task["executionPeriod"]["end"] = at
+
+
+def owner_of(step: str, state: CourseState) -> str | None:
+    """The care-team member whose step it is, where the rules leave it to one of them: the
+    prescriber's (assessment, dosing plan, clinical review), the therapist's (integration)."""
+    roles = STEP_ROLES.get(step, frozenset())
+    if roles == {Role.PRESCRIBER}:
+        return state.clinician_id
+    if Role.THERAPIST in roles and Role.NURSE not in roles:
+        return state.therapist_id
+    return None
 
 
 def due_by(step: str, state: CourseState, now: datetime) -> datetime | None:

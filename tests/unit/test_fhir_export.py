@@ -28,6 +28,7 @@ from course.commands import (
 )
 from course.events import EventEnvelope
 from course.policy import CoursePolicy, MonitoringPolicy
+from course.view import awaiting
 from interop import codes
 from interop.fhir_course import course_bundle, course_resources
 from interop.steps import recorded_steps
@@ -281,3 +282,37 @@ def test_any_course_exports_valid_resolvable_resources_and_keeps_its_ids_as_it_g
     assert before <= present
     hidden = json.dumps([r.model_dump(mode="json") for r in course_resources(course_id, run.log, clinical=False)])
     assert '"RelatedPerson"' not in hidden and '"note"' not in hidden
+
+
+def test_a_reading_in_the_chair_carries_sedation_dissociation_and_each_side_effect_with_its_severity() -> None:
+    document = exported(monitored_course())
+    observations = {o["id"]: o for o in resources(document, "Observation")}
+    panel = next(o for o in observations.values() if o["code"]["coding"][0]["code"] == "85353-1" and "partOf" in o)
+    members = [observations[m["reference"].split("/")[1]] for m in panel["hasMember"]]
+    by_code = {m["code"]["coding"][0]["code"]: m for m in members}
+    assert by_code["sedation-moaas"]["valueInteger"] == 5
+    assert by_code["dissociation"]["valueCodeableConcept"]["coding"][0]["code"] == "dissociation-resolved"
+    assert by_code["nausea"]["valueCodeableConcept"]["coding"][0] == {
+        "system": "http://snomed.info/sct", "code": "255604002", "display": "Mild"
+    }  # fmt: skip
+    assert all(m["partOf"] == panel["partOf"] for m in members)
+
+
+def test_each_awaited_step_is_a_task_owned_where_the_rules_name_one_with_its_due_date() -> None:
+    clinic = Clinic()
+    clinic.record(story.PRESCRIBER, story.assessment())
+    scheduled_at = clinic.now + timedelta(hours=1)
+    for actor, command in story.preparation(clinic.now):
+        clinic.record(actor, command)  # type: ignore[arg-type]
+    clinic.record(story.OPERATIONS, story.schedule(1, scheduled_at))
+    document = exported(clinic)
+    tasks = {(t["code"]["coding"][0]["code"], t["status"]): t for t in resources(document, "Task")}
+    assessment = tasks[("assessment", "completed")]
+    practitioners = {p["id"]: p["identifier"][0]["value"] for p in resources(document, "Practitioner")}
+    assert practitioners[assessment["owner"]["reference"].split("/")[1]] == story.PRESCRIBER.id
+    check_in = tasks[("check-in", "requested")]
+    assert datetime.fromisoformat(check_in["restriction"]["period"]["end"]) == scheduled_at
+    assert [c["coding"][0]["code"] for c in check_in["performerType"]] == ["nurse", "prescriber"]
+    assert "owner" not in check_in  # a nurse or the prescriber: whoever is on the dosing day
+    open_tasks = [t for t in resources(document, "Task") if t["status"] == "requested"]
+    assert [t["code"]["coding"][0]["code"] for t in open_tasks] == awaiting(clinic.course) == ["check-in"]
