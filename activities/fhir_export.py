@@ -29,6 +29,7 @@ log = structlog.get_logger(__name__)
 PLAN_FHIR_EXPORT = "plan_fhir_export"
 EXPORT_FHIR_BATCH = "export_fhir_batch"
 FINISH_FHIR_EXPORT = "finish_fhir_export"
+DISCARD_FHIR_EXPORT = "discard_fhir_export"
 HEARTBEAT = timedelta(seconds=10)
 # Courses per batch (and per checkpoint): a batch's streams are held in memory at once, and a
 # restart redoes at most one batch.
@@ -108,3 +109,8 @@ class FhirExportActivities:
     async def finish_fhir_export(self, batch: bulk.ExportBatch) -> dict[str, Any]:
         request = batch.request
         return bulk.finish(self._root, batch.plan, batch.checkpoint, request.request_url, request.files_url)
+
+    @activity.defn(name=DISCARD_FHIR_EXPORT)
+    async def discard_fhir_export(self, export_id: str) -> None:
+        """A cancelled export's files go: half an export is nobody's to download."""
+        bulk.discard(self._root, export_id)

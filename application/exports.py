@@ -8,6 +8,7 @@ the requester, so the files hold only what that member may read.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -74,8 +75,12 @@ class Exporting:
         handle = await self._owned(actor, export_id)
         described = await handle.describe()
         if described.status == WorkflowExecutionStatus.COMPLETED:
+            if not bulk.final_dir(self.root, export_id).is_dir():
+                raise ExportNotFound(export_id)  # finished, then deleted by its requester
             manifest: dict[str, Any] = await handle.result()
             return manifest
+        if described.status == WorkflowExecutionStatus.CANCELED:
+            raise ExportNotFound(export_id)  # deleted by its requester: gone, as the convention has it
         if described.status != WorkflowExecutionStatus.RUNNING:
             raise ExportFailed(f"the export ended without a manifest ({described.status.name.lower()})")
         try:
@@ -84,8 +89,14 @@ class Exporting:
             return Running(None)
 
     async def cancel(self, actor: Actor, export_id: str) -> None:
+        """A running export is cancelled (the workflow discards its files); a finished one's
+        files are deleted here."""
         handle = await self._owned(actor, export_id)
-        await handle.cancel()
+        described = await handle.describe()
+        if described.status == WorkflowExecutionStatus.RUNNING:
+            await handle.cancel()
+        else:
+            await asyncio.to_thread(bulk.discard, self.root, export_id, published=True)
 
     async def file(self, actor: Actor, export_id: str, resource_type: str) -> Path:
         """A published export's NDJSON file (not while it is still being written)."""

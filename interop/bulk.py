@@ -23,6 +23,7 @@ import asyncio
 import json
 import os
 import re
+import shutil
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -362,3 +363,12 @@ def finish(root: Path, export: ExportPlan, checkpoint: Checkpoint, request_url: 
     finally:
         os.close(descriptor)
     return body
+
+
+def discard(root: Path, export_id: str, *, published: bool = False) -> None:
+    """Remove an export's unpublished files (a cancelled export), or with `published` its
+    published ones too (a finished export its requester deleted)."""
+    if EXPORT_ID.fullmatch(export_id):
+        shutil.rmtree(partial_dir(root, export_id), ignore_errors=True)
+        if published:
+            shutil.rmtree(final_dir(root, export_id), ignore_errors=True)

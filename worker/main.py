@@ -54,7 +54,14 @@ def activities_for(
 ) -> Sequence[Any]:
     events = EventStoreActivities(store)
     bulk_export = (
-        [] if exports is None else [exports.plan_fhir_export, exports.export_fhir_batch, exports.finish_fhir_export]
+        []
+        if exports is None
+        else [
+            exports.plan_fhir_export,
+            exports.export_fhir_batch,
+            exports.finish_fhir_export,
+            exports.discard_fhir_export,
+        ]
     )
     return [
         events.append_events,

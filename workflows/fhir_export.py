@@ -9,6 +9,7 @@ workflow's current details: counts and the requesting staff id, never a course's
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -16,7 +17,13 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.fhir_export import EXPORT_FHIR_BATCH, FINISH_FHIR_EXPORT, HEARTBEAT, PLAN_FHIR_EXPORT
+    from activities.fhir_export import (
+        DISCARD_FHIR_EXPORT,
+        EXPORT_FHIR_BATCH,
+        FINISH_FHIR_EXPORT,
+        HEARTBEAT,
+        PLAN_FHIR_EXPORT,
+    )
     from interop.bulk import BulkExportRequest, Checkpoint, ExportBatch, ExportPlan, ExportProgress
 
 EXPORT_WORKFLOW_TYPE = "FhirExport"
@@ -40,6 +47,16 @@ class FhirExportWorkflow:
 
     @workflow.run
     async def run(self, request: BulkExportRequest) -> dict[str, Any]:
+        try:
+            return await self._export(request)
+        except asyncio.CancelledError:
+            # Cancelled (DELETE on the status URL): its files go, then the cancellation stands.
+            await workflow.execute_activity(
+                DISCARD_FHIR_EXPORT, request.export_id, start_to_close_timeout=timedelta(minutes=1)
+            )
+            raise
+
+    async def _export(self, request: BulkExportRequest) -> dict[str, Any]:
         self._show(ExportProgress(state="planning", requested_by=request.requested_by.id))
         plan: ExportPlan = request.plan or await workflow.execute_activity(
             PLAN_FHIR_EXPORT,
@@ -58,6 +75,9 @@ class FhirExportWorkflow:
                 start_to_close_timeout=timedelta(minutes=30),
                 heartbeat_timeout=HEARTBEAT,
                 retry_policy=EXPORT_RETRY,
+                # On cancel, wait until the batch stops writing (it heartbeats per course) before
+                # its files are discarded.
+                cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
                 summary=f"courses after {checkpoint.courses}",
             )
             self._exporting(request, plan, checkpoint)

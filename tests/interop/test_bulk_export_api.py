@@ -27,6 +27,7 @@ from cli import export_cmd
 from cli.edge import StaffApi
 from cli.main import run as course
 from course.commands import Actor, Role
+from interop import bulk
 from tests.conftest import task_queue
 from tests.interop.conftest import Store, counts, seed, validated
 from worker.main import activities_for, build_worker, fhir_exports
@@ -42,6 +43,7 @@ OTHER_OPS = Actor(id="ops-other-fhir", role=Role.OPERATIONS)
 class Api:
     http: httpx.AsyncClient
     tokens: dict[str, str]
+    root: Path
 
     def auth(self, actor: Actor) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[actor.id]}"}
@@ -83,7 +85,7 @@ async def api(
     staff = ConfiguredStaff([(actor, token_digest(tokens[actor.id])) for actor in [*STAFF.values(), OTHER_OPS]])
     app = create_app(CourseClient(dev_env.client, queue), staff, pool, export_dir=settings.export_dir())
     async with worker, httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as http:
-        yield Api(http, tokens)
+        yield Api(http, tokens, settings.export_dir())
 
 
 async def test_operations_kick_off_poll_and_download_a_bulk_export(api: Api, tmp_path: Path) -> None:
@@ -107,6 +109,22 @@ async def test_operations_kick_off_poll_and_download_a_bulk_export(api: Api, tmp
     # The export is its requester's: another operations member is told it does not exist.
     assert (await api.as_(OTHER_OPS, "GET", status_url)).status_code == 404
     assert (await api.as_(OTHER_OPS, "GET", manifest["output"][0]["url"])).status_code == 404
+
+
+async def test_a_deleted_export_is_gone_with_its_files(api: Api) -> None:
+    """DELETE on the status URL: whether it was still running (cancelled, files discarded by the
+    workflow) or already finished (files deleted), the status URL then answers 404."""
+    ops = STAFF[Role.OPERATIONS]
+    status_url = (await api.as_(ops, "POST", "/fhir/$export")).headers["Content-Location"]
+    export_id, exports = status_url.rsplit("/", 1)[1], api.root
+    assert (await api.as_(ops, "DELETE", status_url)).status_code == 202
+    deadline = time.monotonic() + 60
+    while (answer := await api.as_(ops, "GET", status_url)).status_code != 404:
+        assert time.monotonic() < deadline, f"still {answer.status_code} after 60 s"
+        await asyncio.sleep(0.2)
+    # Cancelled only once its discard ran (workflows/fhir_export.py); deleted at once if finished.
+    assert not bulk.partial_dir(exports, export_id).exists()
+    assert not bulk.final_dir(exports, export_id).exists()
 
 
 async def test_the_cli_exports_through_the_api_into_a_folder(api: Api, tmp_path: Path) -> None:
