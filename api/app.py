@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import asyncpg
 from fastapi import FastAPI
@@ -45,6 +46,7 @@ def create_app(
     step_timeout: float = 30.0,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     clinic_policy: str = DEFAULT_POLICY_NAME,
+    export_dir: Path | None = None,
 ) -> FastAPI:
     """`secure_cookies=False` only for local development over http; `public_origin` (already
     normalised, worker/settings.py) is what console POSTs must come from, else their own host."""
@@ -55,6 +57,7 @@ def create_app(
         pool=pool,
         step_timeout=step_timeout,
         clinic_policy=clinic_policy,
+        **({"export_dir": export_dir} if export_dir is not None else {}),
     )
     sessions = ConsoleSessions(
         pool, staff, idle=timedelta(minutes=idle_minutes), absolute=timedelta(hours=session_hours)
@@ -66,7 +69,7 @@ def create_app(
     app.add_middleware(BodySizeLimit, max_body_bytes=max_body_bytes)
     # Outermost (added last): every response, a 413 included, gets no-store and the rest.
     app.add_middleware(SecurityHeaders)
-    app.include_router(api_router(services))
+    app.include_router(api_router(services, public_origin))
 
     from api.console import console_router  # noqa: PLC0415 - the console is optional to the API
 

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ValidationError
 
+from api.fhir_routes import fhir_router
 from api.models import CourseOpened, CourseRow, EventRow, NotificationRow, OpenCourseRequest, StaffMember
 from api.policy_routes import policy_problem, policy_router
 from api.problems import IDEMPOTENCY_KEY, PROBLEMS, Problem, unauthorized
@@ -147,7 +148,7 @@ def _strings(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
             yield from _strings(item, f"{path}.{index}")
 
 
-def api_router(services: Services) -> APIRouter:
+def api_router(services: Services, public_origin: str | None = None) -> APIRouter:
     router = APIRouter(responses={401: PROBLEMS[401], 413: PROBLEMS[413], 422: PROBLEMS[422]})
     Member = Annotated[Actor, Depends(authenticate(services))]
     reads = services.reads("api")
@@ -287,6 +288,7 @@ def api_router(services: Services) -> APIRouter:
         return await services.reports("api").outcomes(actor, datetime.now(UTC), since)
 
     router.include_router(policy_router(services, Member))
+    router.include_router(fhir_router(services.exporting, Member, public_origin))
 
     for step, model in STEPS.items():
         paths = [f"/courses/{{course_id}}/steps/{step}"]

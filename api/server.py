@@ -74,6 +74,7 @@ async def serve(
             session_hours=settings.console_session_hours,
             max_body_bytes=settings.api_max_body_bytes,
             clinic_policy=settings.clinic_policy,
+            export_dir=settings.export_dir(),
         )
         async with serving(app, settings.api_host, settings.api_port):
             if ready is not None:

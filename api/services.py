@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -16,6 +17,7 @@ from api.models import OpenCourseRequest
 from api.policies import PostgresPolicies
 from api.staff import StaffDirectory
 from application.courses import CourseClient, NoWorkerServing, StepTimedOut
+from application.exports import Exporting
 from application.queries import course_query
 from application.reads import CourseReads
 from application.reports import OutcomeReports
@@ -43,6 +45,12 @@ class Services:
     step_timeout: float = 30.0
     # The policy courses open on when the request names none (CLINIC_POLICY).
     clinic_policy: str = DEFAULT_POLICY_NAME
+    # Where workers publish bulk FHIR exports (FHIR_EXPORT_DIR): the API serves their files.
+    export_dir: Path = Path(".course-data/fhir-exports")
+
+    @property
+    def exporting(self) -> Exporting:
+        return Exporting(self.courses.temporal, self.courses.task_queue, self.export_dir)
 
     @property
     def policies(self) -> PostgresPolicies:

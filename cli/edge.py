@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -150,6 +151,39 @@ class StaffApi:
         headers = {**_glass(reason), "Accept": "application/fhir+json"}
         bundle: dict[str, Any] = await self._call("GET", f"/courses/{course}/fhir", headers=headers, course=course)
         return bundle
+
+    async def start_bulk_export(self, since: datetime | None) -> str:
+        """Kick off a bulk FHIR export (operations); the status URL to poll."""
+        params = {"_since": since.isoformat()} if since is not None else {}
+        response = await self._send("POST", "/fhir/$export", params=params, headers={"Prefer": "respond-async"})
+        if response.status_code != HTTPStatus.ACCEPTED:
+            raise _problem(response, None, "", 0.0)
+        return response.headers["Content-Location"]
+
+    async def bulk_export_status(self, status_url: str) -> tuple[dict[str, Any] | None, str]:
+        """The manifest once complete (else None), and the progress the API reports."""
+        response = await self._send("GET", status_url)
+        if response.status_code == HTTPStatus.ACCEPTED:
+            return None, response.headers.get("X-Progress", "running")
+        if not response.is_success:
+            raise _problem(response, None, "", 0.0)
+        manifest: dict[str, Any] = response.json()
+        return manifest, "complete"
+
+    async def download(self, url: str, into: Path) -> None:
+        """Stream one file of an export to `into` (written beside it, then renamed: never half a file)."""
+        partial = into.with_name(f".{into.name}.part")
+        try:
+            async with self._http.stream("GET", url) as response:
+                if not response.is_success:
+                    await response.aread()
+                    raise _problem(response, None, "", 0.0)
+                with partial.open("wb") as handle:
+                    async for chunk in response.aiter_bytes():
+                        handle.write(chunk)
+        except httpx.TransportError as error:
+            raise ApiUnavailable(f"lost the clinic's API at {self.base_url} ({type(error).__name__})") from None
+        partial.replace(into)
 
     async def _call(
         self,

@@ -30,7 +30,7 @@ from application.courses import CourseClient, CourseNotFound, StepRejected, Step
 from application.queries import BadFilter, course_query
 from application.reads import ReadRefused
 from application.request_ids import derived_request_id
-from cli import login_cmd, notifications_cmd, policy_cmd, reconcile_cmd, report_cmd, staff_cmd, when
+from cli import export_cmd, login_cmd, notifications_cmd, policy_cmd, reconcile_cmd, report_cmd, staff_cmd, when
 from cli.edge import ApiUnavailable, RequestInvalid, StaffApi
 from cli.tables import table
 from cli.tokens import NotSignedIn, read_token
@@ -424,8 +424,12 @@ async def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     _no_self_declared_actor(args)
     if not args.fhir:
         raise InvalidInput("say the format: `course export COURSE_ID --fhir` (FHIR R4B JSON is the one there is)")
+    if args.course_id is None and (args.since is not None or args.out is not None):
+        return await export_cmd.run(args, settings)  # every course changed since a time, as NDJSON files
     if args.course_id is None:
-        raise InvalidInput("name the course: `course export COURSE_ID --fhir`")
+        raise InvalidInput(
+            "name the course: `course export COURSE_ID --fhir`, or export in bulk: `--fhir --since TIME --out DIR`"
+        )
     async with _api(settings) as api:
         bundle = await api.fhir(parse_course_id(args.course_id), _reason(args))
     print(json.dumps(bundle, indent=2))
@@ -663,6 +667,7 @@ def _read_parsers(sub: Any) -> None:
     _reader(exporter)
     exporter.add_argument("course_id", nargs="?")
     exporter.add_argument("--fhir", action="store_true", help="as FHIR R4B JSON (required: the one format)")
+    export_cmd.add_arguments(exporter)  # without COURSE_ID: the bulk export (operations)
     auditor = sub.add_parser("audit", help="who read a course and who changed it")
     _common(auditor)
     _reader(auditor, break_glass=False)
@@ -837,7 +842,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         if args.command == "migrate":
             return cmd_migrate(args, settings)
         return asyncio.run(_ASYNC[args.command](args, settings))
-    except (InvalidInput, RequestInvalid) as error:
+    except (InvalidInput, RequestInvalid, export_cmd.BulkExportInvalid) as error:
         print(f"error: {error}", file=sys.stderr)
         return INVALID
     except NotSignedIn as error:

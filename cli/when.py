@@ -90,3 +90,11 @@ def resolve(
         case _:
             when = instant(value, now)
     return RelativeTime(field=field, written=f"{flag} {value.strip()}", at=when)
+
+
+def since(text: str, now: datetime) -> datetime:
+    """`--since`: a duration ago (`7d`, `12h`), `now`, or an ISO 8601 time with its zone."""
+    cleaned = text.strip().lower()
+    if _DURATION.match(cleaned):
+        return now - duration(cleaned)
+    return instant(text, now)

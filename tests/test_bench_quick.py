@@ -29,6 +29,7 @@ EXPECTED = {
     "outcomes": ["rebuild_events_per_s", "catch_up_one_course_ms", "high_water_lock_ms", "report_read_ms"],
     "verify": ["verify_ms_per_1000_events", "sign_us_per_step", "check_us_per_step"],
     "schedules": ["reconcile_20_courses_median_s", "huddle_20_courses_median_s"],
+    "fhir_export": ["_seconds", "_peak_rss_mib", "_rss_mib_by_courses_done", "peak_rss_large_vs_small"],
     "smtp_outage": ["healthy_ms", "outage_ms", "outage_p95_ratio", "deliveries_hanging_during_outage"],
 }
 

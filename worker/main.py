@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
+import asyncpg
 import structlog
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -22,10 +23,12 @@ from activities.clinic import ClinicActivities
 from activities.contacts import PostgresContactDirectory
 from activities.eligibility import EligibilityActivities, provider_named
 from activities.event_store import EventStoreActivities, PostgresEventStore
+from activities.fhir_export import FhirExportActivities
 from activities.notifications import NotificationActivities, PostgresOutbox
 from activities.ports import Channel, Contact, ContactDirectory, EligibilityProvider, EventStore, Outbox
 from activities.templates import Clinic
 from activities.x12 import X12HttpProvider
+from interop.fhir_course import course_resources
 from trust import keys
 from worker import telemetry
 from worker.cluster import missing_search_attributes, registration_commands
@@ -35,6 +38,7 @@ from worker.health import Health, pool_probe, serve_health
 from worker.logging import configure_logging
 from worker.settings import Settings
 from workflows.clinic import DailyHuddleWorkflow, ReconcileWorkflow
+from workflows.fhir_export import FhirExportWorkflow
 from workflows.treatment_course import TreatmentCourseWorkflow
 
 log = structlog.get_logger(__name__)
@@ -49,18 +53,39 @@ def activities_for(
     contacts: ContactDirectory | None = None,
     clinic: Clinic | None = None,
     schedules: ClinicActivities | None = None,
+    exports: FhirExportActivities | None = None,
 ) -> Sequence[Any]:
     """`schedules`: the clinic's scheduled work (workflows/clinic.py), which needs a Temporal
     client and PostgreSQL; without it a worker serves courses alone."""
     events = EventStoreActivities(store)
     scheduled = [schedules.gather_huddle, schedules.reconcile_courses] if schedules else []
+    bulk_export = (
+        []
+        if exports is None
+        else [
+            exports.plan_fhir_export,
+            exports.export_fhir_batch,
+            exports.finish_fhir_export,
+            exports.discard_fhir_export,
+        ]
+    )
     return [
         events.append_events,
         events.load_course,
         EligibilityActivities(provider).check_eligibility,
         NotificationActivities(outbox, channel, contacts, clinic).send_notification,
         *scheduled,
+        *bulk_export,
     ]
+
+
+def fhir_exports(pool: asyncpg.Pool, settings: Settings) -> FhirExportActivities:
+    return FhirExportActivities(
+        pool,
+        settings.export_dir(),
+        course_resources,
+        batch_courses=settings.fhir_export_batch_courses,
+    )
 
 
 class MisconfiguredIntegration(Exception):
@@ -133,7 +158,7 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[TreatmentCourseWorkflow, DailyHuddleWorkflow, ReconcileWorkflow],
+        workflows=[TreatmentCourseWorkflow, DailyHuddleWorkflow, ReconcileWorkflow, FhirExportWorkflow],
         activities=activities,
         graceful_shutdown_timeout=timedelta(seconds=graceful_shutdown),
         max_cached_workflows=max_cached_workflows,
@@ -219,6 +244,7 @@ async def run_worker(
                 contacts=PostgresContactDirectory(pool, operations),
                 clinic=clinic_from(settings),
                 schedules=clinic_activities(client, pool, settings),
+                exports=fhir_exports(pool, settings),
             ),
             graceful_shutdown=settings.worker_graceful_shutdown_seconds,
             max_cached_workflows=settings.worker_max_cached_workflows,

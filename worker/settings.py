@@ -33,6 +33,12 @@ class Settings(BaseSettings):
     # about 2,000 events) on its next task, which maintenance courses have every few months.
     worker_max_cached_workflows: int = 1000
     temporal_ui_port: int = 8233
+    # Bulk FHIR exports (interop/bulk.py): workers write each export's NDJSON files and manifest
+    # here, the API serves them from here, so on more than one host it is shared storage. Unset:
+    # COURSE_DATA_DIR/fhir-exports.
+    fhir_export_dir: Path | None = None
+    # Courses per batch of a bulk export: held in memory at once, and redone after a restart.
+    fhir_export_batch_courses: int = Field(100, ge=1, le=10_000)
     # How long `course record` (and hold, release, ...) waits for a course's answer before saying
     # so, naming the request id to retry with; with no worker polling, "no worker is serving courses".
     step_deadline_seconds: float = 30.0
@@ -149,6 +155,9 @@ class Settings(BaseSettings):
     @property
     def huddle_zone(self) -> str:
         return self.huddle_time_zone or self.clinic_time_zone
+
+    def export_dir(self) -> Path:
+        return self.fhir_export_dir or self.course_data_dir / "fhir-exports"
 
     @field_validator("api_public_origin", mode="before")
     @classmethod

@@ -34,6 +34,7 @@ from course.events import DomainEvent, EventEnvelope, EventMetadata, _Event
 from course.policy import MAX_DURATION, CoursePolicy, IntervalBounds
 from course.state import CourseState
 from course.view import CourseView
+from interop import bulk
 from workflows.inputs import OpenCourse
 
 EVENTS: list[type[BaseModel]] = list(get_args(get_args(DomainEvent)[0]))
@@ -52,6 +53,12 @@ MODELS: list[type[BaseModel]] = [
     OpenCourse,
     *MESSAGES,
     CourseView,
+    # The bulk FHIR export's workflow input, activity messages and progress (interop/bulk.py).
+    bulk.BulkExportRequest,
+    bulk.ExportBatch,
+    bulk.ExportPlan,
+    bulk.Checkpoint,
+    bulk.ExportProgress,
 ]
 
 # Whole-minute offsets: what pydantic's JSON can carry for a time that is not normalised.

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cli.when import BadTime, duration, resolve
+from cli.when import BadTime, duration, resolve, since
 
 NOW = datetime(2027, 3, 14, 9, 30, tzinfo=UTC)
 
@@ -67,3 +67,14 @@ def test_a_written_duration_reads_back_as_its_parts(weeks: int, days: int, hours
             duration(text)
     else:
         assert duration(text) == expected
+
+
+def test_since_is_a_duration_ago_now_or_a_time_with_its_zone() -> None:
+    """`course export --fhir --since`: the bulk export's lower bound."""
+    assert since("7d", NOW) == NOW - timedelta(days=7)
+    assert since("1d12h", NOW) == NOW - timedelta(days=1, hours=12)
+    assert since("now", NOW) == NOW
+    assert since("2026-11-30T01:00:00+01:00", NOW) == datetime(2026, 11, 30, tzinfo=UTC)
+    for written in ("yesterday", "2026-11-30", "7 days", "-3d", "400d"):
+        with pytest.raises(BadTime):
+            since(written, NOW)
