@@ -430,6 +430,12 @@ async def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
         raise InvalidInput(
             "name the course: `course export COURSE_ID --fhir`, or export in bulk: `--fhir --since TIME --out DIR`"
         )
+    if args.since is not None or args.out is not None:
+        # One course is exported whole and printed: a time or a folder would be silently ignored.
+        raise InvalidInput(
+            "--since and --out are for the bulk export (`course export --fhir --since TIME --out DIR`, no "
+            "COURSE_ID); one course prints its whole Bundle: `course export COURSE_ID --fhir`"
+        )
     async with _api(settings) as api:
         bundle = await api.fhir(parse_course_id(args.course_id), _reason(args))
     print(json.dumps(bundle, indent=2))

@@ -54,3 +54,5 @@ async def test_a_course_exported_from_the_command_line_is_a_valid_bundle_clinica
     assert refused.code == 4 and "break_glass_required" in refused.err
     no_format = await cli("export", course, member="dr-ames")
     assert no_format.code == 2 and "--fhir" in no_format.err
+    with_since = await cli("export", course, "--fhir", "--since", "1d", member="dr-ames")
+    assert with_since.code == 2 and "bulk export" in with_since.err and not with_since.out
