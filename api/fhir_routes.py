@@ -11,6 +11,7 @@ export that is not the caller's is 404, like one that does not exist.
 
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations at run time.
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Annotated, Any
@@ -56,7 +57,9 @@ def parse_since(text: str | None) -> datetime | None:
     return since
 
 
-def fhir_router(exporting: Exporting, member: Any, public_origin: str | None) -> APIRouter:
+def fhir_router(exports: Callable[[], Exporting], member: Any, public_origin: str | None) -> APIRouter:
+    """`exports` is asked per request: the app is built before (and in some tests without) a
+    Temporal client, which only an export needs."""
     router = APIRouter(tags=["fhir"])
 
     def origin(request: Request) -> str:
@@ -72,7 +75,7 @@ def fhir_router(exporting: Exporting, member: Any, public_origin: str | None) ->
             )
         base = origin(request)
         query = f"?_since={quote(since)}" if since is not None else ""
-        export_id = await exporting.start(
+        export_id = await exports().start(
             actor, parse_since(since), f"{base}/fhir/$export{query}", f"{base}/fhir/$export-files/", "api"
         )
         return Response(
@@ -104,7 +107,7 @@ def fhir_router(exporting: Exporting, member: Any, public_origin: str | None) ->
     async def export_status(export_id: str, actor: member) -> Any:
         """202 with `X-Progress` and `Retry-After` while running; 200 with the Bulk Data manifest."""
         try:
-            status = await exporting.status(actor, export_id)
+            status = await exports().status(actor, export_id)
         except ExportNotFound:
             raise Problem(HTTPStatus.NOT_FOUND, "No such export of yours.", code="export_not_found") from None
         except ExportFailed as failed:
@@ -121,7 +124,7 @@ def fhir_router(exporting: Exporting, member: Any, public_origin: str | None) ->
     )
     async def export_cancel(export_id: str, actor: member) -> Response:
         try:
-            await exporting.cancel(actor, export_id)
+            await exports().cancel(actor, export_id)
         except ExportNotFound:
             raise Problem(HTTPStatus.NOT_FOUND, "No such export of yours.", code="export_not_found") from None
         return Response(status_code=HTTPStatus.ACCEPTED)
@@ -136,7 +139,7 @@ def fhir_router(exporting: Exporting, member: Any, public_origin: str | None) ->
         try:
             if not file_name.endswith(".ndjson"):
                 raise ExportNotFound(export_id)
-            path = await exporting.file(actor, export_id, file_name.removesuffix(".ndjson"))
+            path = await exports().file(actor, export_id, file_name.removesuffix(".ndjson"))
         except ExportNotFound:
             raise Problem(HTTPStatus.NOT_FOUND, "No such export file of yours.", code="export_not_found") from None
         return FileResponse(path, media_type="application/fhir+ndjson")

@@ -288,7 +288,7 @@ def api_router(services: Services, public_origin: str | None = None) -> APIRoute
         return await services.reports("api").outcomes(actor, datetime.now(UTC), since)
 
     router.include_router(policy_router(services, Member))
-    router.include_router(fhir_router(services.exporting, Member, public_origin))
+    router.include_router(fhir_router(lambda: services.exporting, Member, public_origin))
 
     for step, model in STEPS.items():
         paths = [f"/courses/{{course_id}}/steps/{step}"]
