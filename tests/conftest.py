@@ -7,15 +7,18 @@ Real services, never mocks: PostgreSQL from TEST_DATABASE_URL, else the local se
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import tempfile
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
+import pytest
 import pytest_asyncio
+import structlog
 from temporalio.testing import WorkflowEnvironment
 
 from application.courses import CourseClient
@@ -46,6 +49,20 @@ keys.configure(
     ),
     signer=Signer.from_setting(os.environ["SIGNING_KEY"]),
 )
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_it_was() -> Iterator[None]:
+    """A test that runs the CLI in-process (`cli.main.run`) configures logging for the whole
+    interpreter, at WARNING for its async commands: put it back, or a later test that reads an
+    INFO line (the codec server's "who decoded") finds nothing, depending on the order tests run."""
+    config = structlog.get_config()
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    structlog.configure(**config)
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 def _local_postgres_up() -> bool:
