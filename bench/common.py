@@ -13,6 +13,8 @@ import contextlib
 import json
 import os
 import platform
+import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -268,6 +270,49 @@ def course_worker(
         activity_executor=ThreadPoolExecutor(max_workers=4),
         max_cached_workflows=max_cached_workflows,
     )
+
+
+def _py_spy() -> str | None:
+    beside = Path(sys.executable).with_name("py-spy")  # the venv's, when it is not on PATH
+    return shutil.which("py-spy") or (str(beside) if beside.exists() else None)
+
+
+def _written(path: str) -> bool:
+    return Path(path).is_file() and Path(path).stat().st_size > 0
+
+
+@contextlib.asynccontextmanager
+async def profiled(path: str | None) -> AsyncIterator[None]:
+    """Sample this process with py-spy while the block runs and write a speedscope profile to
+    `path` (nothing when `path` is None). py-spy is not a dependency of the service: without it
+    the block runs unprofiled and says so. It samples from outside the interpreter (50 Hz, without
+    pausing the process), so the measured numbers move little, but they are not the unprofiled run's."""
+    if not path:
+        yield
+        return
+    spy = _py_spy()
+    if spy is None:
+        print("profile: skipped, py-spy is not installed (pip install py-spy)", flush=True)
+        yield
+        return
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    args = [spy, "record", "--pid", str(os.getpid()), "--rate", "50", "--nonblocking"]
+    process = await asyncio.create_subprocess_exec(
+        *args,
+        "--format",
+        "speedscope",
+        "--output",
+        path,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        yield
+    finally:
+        process.send_signal(signal.SIGINT)  # py-spy writes its file when interrupted
+        _, err = await process.communicate()
+        written = _written(path)
+        print(f"profile: {path if written else 'not written: ' + err.decode(errors='replace')[-300:]}", flush=True)
 
 
 # --- running a script ---------------------------------------------------------------------------

@@ -74,7 +74,8 @@ async def main(args: argparse.Namespace) -> None:
             for n in sizes:
                 async with base_worker():
                     base = await _run(n, lambda t: drive_shape(env.client, base_queue, board, steps, t))
-                async with real_worker():
+                profile = f"{args.profile}/throughput-n{n}-course.speedscope.json" if args.profile else None
+                async with real_worker(), common.profiled(profile):
                     course = await _run(n, lambda t: drive_course(real, board, steps, t))
                 report.add(f"n{n}_baseline_courses_per_s", base["rate"])
                 report.add(f"n{n}_course_courses_per_s", course["rate"])
@@ -103,4 +104,5 @@ async def _run(n: int, drive) -> dict[str, object]:  # type: ignore[no-untyped-d
 if __name__ == "__main__":
     parsed = common.parser(__doc__.splitlines()[0])
     parsed.add_argument("--sizes", help="comma-separated course counts (default 200,1000; quick 10)")
+    parsed.add_argument("--profile", help="folder for py-spy profiles of the worker during each course run")
     common.run(main, parsed.parse_args())
