@@ -253,7 +253,7 @@ def console_router(  # noqa: PLR0915
                 **_opening(errors_by_field(error, OpenCourseRequest)),
             )
         try:
-            course = await services.open_course(body, uuid.uuid4(), actor)  # logs the opening
+            course, _ = await services.open_course(body, uuid.uuid4(), actor)  # logs the opening
         except PolicyRefused as policy_refused:
             rows = await services.my_courses(actor)
             return page(

@@ -7,9 +7,10 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from course.commands import Actor, Condition, Role
+from course.commands import Actor, Condition, RecordAssessment, Role
 from course.policy import CoursePolicy, PolicyRef
 from course.publication import MAX_POLICY_VERSION, POLICY_NAME_PATTERN
+from course.view import StepOutcome
 from workflows.inputs import OpenCourse
 
 _STAFF_ID = "Their staff id, as given to `course staff add`"
@@ -53,6 +54,15 @@ class OpenCourseRequest(BaseModel):
     policy_version: int | None = Field(
         None, ge=1, le=MAX_POLICY_VERSION, description="Default: the policy's current version."
     )
+    assessment: RecordAssessment | None = Field(
+        None,
+        title="Assessment",
+        description=(
+            "The course's first step, recorded with the opening in one round trip (`course open --assessment`). "
+            "The opener must be one who may record it (a prescriber). The course is opened either way: "
+            "a refused assessment answers 409 and leaves it awaiting its assessment."
+        ),
+    )
 
     @model_validator(mode="after")
     def _payer(self) -> OpenCourseRequest:
@@ -81,6 +91,7 @@ class OpenCourseRequest(BaseModel):
 class CourseOpened(BaseModel):
     course_id: UUID
     workflow_id: str
+    first_step: StepOutcome | None = Field(None, description="The assessment's outcome, when one was sent")
 
 
 class StaffMember(BaseModel):

@@ -23,6 +23,7 @@ from api.models import CourseOpened, CourseRow, EventRow, NotificationRow, OpenC
 from api.policy_routes import policy_problem, policy_router
 from api.problems import IDEMPOTENCY_KEY, PROBLEMS, Problem, unauthorized
 from api.services import Services
+from application.courses import StepRejected
 from application.queries import course_query
 from application.reads import AuditTrail, BoardRow, Dashboard
 from course.access import BreakGlassReason
@@ -46,6 +47,16 @@ IdempotencyKey = Annotated[
         max_length=200,
         pattern=r"^[\x21-\x7e]+$",
         description="Required (428 without): a retried request with the same key is applied once.",
+    ),
+]
+OptionalIdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias=IDEMPOTENCY_KEY,
+        min_length=1,
+        max_length=200,
+        pattern=r"^[\x21-\x7e]+$",
+        description="With an assessment: a retried request with the same key is the same step.",
     ),
 ]
 Prefer = Annotated[
@@ -148,6 +159,24 @@ def _strings(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
             yield from _strings(item, f"{path}.{index}")
 
 
+async def _open(services: Services, body: OpenCourseRequest, actor: Actor, key: str | None) -> CourseOpened:
+    if body.assessment is not None:
+        require_role(actor, body.assessment.step)
+    course_id = body.course_id or uuid.uuid4()
+    try:
+        course, first = await services.open_course(body, course_id, actor, key)
+    except PolicyRefused as refused:
+        raise policy_problem(refused) from None
+    except StepRejected as rejected:  # the course is open; only its assessment was refused
+        raise Problem(
+            HTTPStatus.CONFLICT,
+            f"{rejected.message} The course {course_id} is open and awaits its assessment.",
+            code=rejected.code,
+            course_id=str(course_id),
+        ) from None
+    return CourseOpened(course_id=course, workflow_id=workflow_id(course), first_step=first)
+
+
 def api_router(services: Services, public_origin: str | None = None) -> APIRouter:
     router = APIRouter(responses={401: PROBLEMS[401], 413: PROBLEMS[413], 422: PROBLEMS[422]})
     Member = Annotated[Actor, Depends(authenticate(services))]
@@ -167,16 +196,16 @@ def api_router(services: Services, public_origin: str | None = None) -> APIRoute
         ],
         actor: Member,
         response: Response,
+        idempotency_key: OptionalIdempotencyKey = None,
     ) -> CourseOpened:
         """Open a course (idempotent on `course_id`: the same id returns the existing course) on a published
-        policy: `policy_name` and `policy_version`, or the clinic's current one. A `policy` in the body is 422."""
+        policy: `policy_name` and `policy_version`, or the clinic's current one. A `policy` in the body is 422.
+        With `assessment`, the course's first step is recorded with it in one round trip (the opener must
+        be a prescriber; a refused assessment is 409, and the course stays open awaiting it)."""
         refuse_control_characters(body)
-        try:
-            course = await services.open_course(body, body.course_id or uuid.uuid4(), actor)
-        except PolicyRefused as refused:
-            raise policy_problem(refused) from None
-        response.headers["Location"] = f"/courses/{course}"
-        return CourseOpened(course_id=course, workflow_id=workflow_id(course))
+        opened = await _open(services, body, actor, idempotency_key)
+        response.headers["Location"] = f"/courses/{opened.course_id}"
+        return opened
 
     @router.get("/courses", tags=["courses"])
     async def find_courses(
@@ -333,9 +362,12 @@ def _step_endpoint(services: Services, step: str, model: type[BaseModel], member
         require_role(actor, step)
         command = cast(ClinicianCommand, payload if payload is not None else model())
         refuse_control_characters(command)
-        view = await services.record(
+        await services.record(
             course_id, command, actor, idempotency_key, wait=preferred_wait(prefer), per_occasion=scope == "occasion"
         )
+        # The step answers with a small outcome (workflows/treatment_course.py: record); the API's
+        # answer is the whole view, at least as new as the step, read by the `status` query.
+        view = await services.courses.status(course_id)
         return services.reads("api").answer(actor, view)
 
     # FastAPI reads the body's schema from the annotation: each step's own model (bare payload).

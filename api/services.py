@@ -21,9 +21,10 @@ from application.exports import Exporting
 from application.queries import course_query
 from application.reads import CourseReads
 from application.reports import OutcomeReports
+from application.request_ids import derived_request_id
 from course.commands import Actor, ClinicianCommand
 from course.publication import DEFAULT_POLICY_NAME, PolicyRefused, opener_refusal
-from course.view import CourseView
+from course.view import StepOutcome
 from trust.access_log import Channel
 
 log = structlog.get_logger(__name__)
@@ -56,21 +57,37 @@ class Services:
     def policies(self) -> PostgresPolicies:
         return PostgresPolicies(self.pool)
 
-    async def open_course(self, request: OpenCourseRequest, course_id: UUID, actor: Actor) -> UUID:
-        """Open on a published policy, resolved here: the workflow gets its body, name, version and hash."""
+    async def open_course(
+        self, request: OpenCourseRequest, course_id: UUID, actor: Actor, idempotency_key: str | None = None
+    ) -> tuple[UUID, StepOutcome | None]:
+        """Open on a published policy, resolved here: the workflow gets its body, name, version and hash.
+        With an assessment, the opening and the step go in one update-with-start; the step's id comes
+        from the Idempotency-Key, else from the course, the assessment and the opener (a retried
+        request is the same step either way)."""
         refusal = opener_refusal(actor)
         if refusal is not None:
             raise PolicyRefused("role_not_permitted", refusal)
         published = await self.policies.resolve(request.policy_name or self.clinic_policy, request.policy_version)
-        course = await self.courses.open(request.opening(course_id, actor, published.policy, published.ref))
+        opening = request.opening(course_id, actor, published.policy, published.ref)
+        first: StepOutcome | None = None
+        if request.assessment is None:
+            course = await self.courses.open(opening)
+        else:
+            step = request.assessment
+            key = idempotency_key or derived_request_id(course_id, step, actor, "")
+            first = await self.courses.open_with_step(
+                opening, step, actor, update_id(step.step, actor, key), within=self.step_timeout
+            )
+            course = course_id
         log.info(
             "course opened",
             course_id=str(course),
             staff=actor.id,
             policy=published.name,
             policy_version=published.version,
+            with_assessment=first is not None,
         )
-        return course
+        return course, first
 
     async def record(
         self,
@@ -81,7 +98,7 @@ class Services:
         *,
         wait: float | None = None,
         per_occasion: bool = False,
-    ) -> CourseView:
+    ) -> StepOutcome:
         """Every step through the API or the console carries a key (428 without): one step, one update.
         `wait`: the caller's own bound (`Prefer: wait=N`), never past the server's. `per_occasion`:
         the key was derived from the payload (the CLI's, without --request-id), so a step that may
@@ -96,7 +113,7 @@ class Services:
             within = max(within - (time.monotonic() - started), 0.05)  # one bound for the whole step
         request_id = update_id(step, actor, idempotency_key)
         try:
-            view = await self.courses.record(course_id, command, actor, request_id, within=within)
+            outcome = await self.courses.record(course_id, command, actor, request_id, within=within)
         except StepTimedOut as unanswered:
             # The update may still complete: retrying with the same Idempotency-Key is safe.
             log.warning(
@@ -108,8 +125,8 @@ class Services:
                 no_worker=isinstance(unanswered, NoWorkerServing),
             )
             raise
-        log.info("step recorded", course_id=view.course_id, step=step, staff=actor.id, version=view.version)
-        return view
+        log.info("step recorded", course_id=outcome.course_id, step=step, staff=actor.id, version=outcome.version)
+        return outcome
 
     def reads(self, channel: Channel) -> CourseReads:
         """Every read of a course goes through here: decided by course/access.py, then recorded."""

@@ -15,6 +15,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import (
     Client,
+    WithStartWorkflowOperation,
     WorkflowHandle,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
@@ -29,7 +30,7 @@ from course.commands import Actor, ClinicianCommand, StepRequest
 from course.provenance import CommandSignature
 from course.repeats import RECURRING_STEPS, occasion
 from course.state import CourseState
-from course.view import CourseView
+from course.view import CourseView, StepOutcome
 from trust import keys
 from trust.signing import Signer
 from workflows.inputs import TASK_QUEUE, OpenCourse, workflow_id
@@ -77,8 +78,7 @@ class NoWorkerServing(StepTimedOut):
 
 
 class _Unanswered(Exception):
-    def __init__(self, *, taken: bool) -> None:
-        self.taken = taken  # accepted by a worker (so one is serving), just not finished
+    """No answer within the caller's deadline; `serving` then tells whether any worker polls."""
 
 
 # The server admits at most 10 updates in flight per workflow (RESOURCE_EXHAUSTED beyond), and
@@ -198,7 +198,7 @@ class CourseClient:
         request_id: str | None = None,
         *,
         within: float | None = None,
-    ) -> CourseView:
+    ) -> StepOutcome:
         """Record a step, answered within `within` seconds (default: `step_deadline`) or
         StepTimedOut / NoWorkerServing naming the request id to retry with. Without a request id
         one is derived (`derived_request_id`): the same command sent twice is applied once."""
@@ -211,10 +211,66 @@ class CourseClient:
                 update_id = await self._derive(course, command, actor, give_up)
             request = StepRequest(command=command, actor=actor, signature=self._sign(course, update_id, command, actor))
             return await self._update(course, request, update_id, give_up)
-        except _Unanswered as unanswered:
-            if not unanswered.taken and await self.serving() is False:
+        except _Unanswered:
+            if await self.serving() is False:
                 raise NoWorkerServing(update_id, seconds, self._task_queue) from None
             raise StepTimedOut(update_id, seconds) from None
+
+    async def open_with_step(
+        self,
+        request: OpenCourse,
+        command: ClinicianCommand,
+        actor: Actor,
+        request_id: str | None = None,
+        *,
+        within: float | None = None,
+    ) -> StepOutcome:
+        """Open a course and record its first step (the assessment, say) in one round trip: an
+        update-with-start, where `open` then `record` take two. As idempotent as the two: a course
+        already open (or closed earlier) under this id takes the step as `record` would, and the
+        step's id is the one `record` derives, so either path may retry the other."""
+        course = request.course_id
+        if command.step in RECURRING_STEPS:
+            # Such a step's id depends on the course's moment, which only an open course can tell.
+            await self.open(request)
+            return await self.record(course, command, actor, request_id, within=within)
+        seconds = self.step_deadline if within is None else within
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + seconds
+        update_id = request_id or derived_request_id(course, command, actor, "")
+        step = StepRequest(command=command, actor=actor, signature=self._sign(course, update_id, command, actor))
+        start = WithStartWorkflowOperation(
+            TreatmentCourseWorkflow.run,
+            request,
+            id=workflow_id(course),
+            task_queue=self._task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            static_summary=for_operations(summary_for(request)),
+            static_details=for_operations(details_for(request)),
+        )
+        try:
+            async with asyncio.timeout(seconds):
+                return await self._client.execute_update_with_start_workflow(
+                    TreatmentCourseWorkflow.record,
+                    step,
+                    start_workflow_operation=start,
+                    id=update_id,
+                    rpc_timeout=_left(give_up),
+                )
+        except WorkflowUpdateFailedError as failed:
+            raise _refusal(failed) from None
+        except (WorkflowUpdateRPCTimeoutOrCancelledError, TimeoutError):
+            _reraise_if_cancelled()
+        except WorkflowAlreadyStartedError:
+            pass  # closed earlier under this id: that course answers the step (`record` explains)
+        except RPCError as error:
+            if not asks_to_resend(error):
+                raise
+        # Not answered in one go: the course may be open and the step taken. `open` is idempotent
+        # and the same update id is the same step, so the two-call path settles it.
+        await self.open(request)
+        return await self.record(course, command, actor, update_id, within=max(give_up - loop.time(), 0.05))
 
     def _sign(self, course: UUID, update_id: str, command: ClinicianCommand, actor: Actor) -> CommandSignature | None:
         signer = self._signer or keys.signer()
@@ -255,59 +311,57 @@ class CourseClient:
             # ("Timeout expired"), as the SDK itself reads them for updates.
             if error.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
                 _reraise_if_cancelled()
-                raise _Unanswered(taken=False) from None
+                raise _Unanswered() from None
             if error.status == RPCStatusCode.NOT_FOUND:
                 raise CourseNotFound(str(course)) from None
             raise
         return occasion(state, command)
 
-    async def _update(self, course: UUID, request: StepRequest, update_id: str, give_up: float) -> CourseView:
+    async def _update(self, course: UUID, request: StepRequest, update_id: str, give_up: float) -> StepOutcome:
+        """One call per step: the server answers once the update completed (the same request asked
+        for acceptance, then polled for the result, in two round trips). Sent again, with the same
+        update id, only when the server ended its wait early or asked for a resend."""
         handle = self._handle(course)
         attempt = 0
         while True:
+            left = give_up - asyncio.get_running_loop().time()
+            if left <= 0:
+                raise _Unanswered()
             try:
-                started = await handle.start_update(
-                    TreatmentCourseWorkflow.record,
-                    request,
-                    id=update_id,
-                    wait_for_stage=WorkflowUpdateStage.ACCEPTED,
-                    rpc_timeout=_left(give_up),
-                )
-                break
+                # The SDK polls past an early answer ("accepted") without a deadline of its own:
+                # the caller's deadline bounds the whole call.
+                async with asyncio.timeout(left):
+                    started = await handle.start_update(
+                        TreatmentCourseWorkflow.record,
+                        request,
+                        id=update_id,
+                        wait_for_stage=WorkflowUpdateStage.COMPLETED,
+                        rpc_timeout=_left(give_up),
+                    )
+                    return await started.result(rpc_timeout=_left(give_up))
             except WorkflowUpdateFailedError as failed:
                 raise _refusal(failed) from None
-            except WorkflowUpdateRPCTimeoutOrCancelledError:
+            except (WorkflowUpdateRPCTimeoutOrCancelledError, TimeoutError):
                 _reraise_if_cancelled()
                 # The server's own wait can end before ours (a loaded server caps a call at about
                 # 30 s): the same update id again is the same step, so ask again while time is left.
                 if asyncio.get_running_loop().time() + RPC_AGAIN_MIN_SECONDS >= give_up:
-                    raise _Unanswered(taken=False) from None
+                    # Whether a worker took it is not known here; `serving` tells the caller
+                    # whether any worker is polling at all (NoWorkerServing).
+                    raise _Unanswered() from None
                 self.resends["SERVER_WAIT_ENDED"] += 1
                 await asyncio.sleep(busy_pause(attempt))
                 attempt += 1
-                continue
             except RPCError as error:
                 if not asks_to_resend(error):
                     await self._explain(course, error)
                     raise
                 pause = busy_pause(attempt)
                 if asyncio.get_running_loop().time() + pause >= give_up:
-                    raise _Unanswered(taken=False) from None
+                    raise _Unanswered() from None
                 await asyncio.sleep(pause)
                 attempt += 1
                 self.resends[error.status.name] += 1
-        while True:
-            try:
-                return await started.result(rpc_timeout=_left(give_up))
-            except WorkflowUpdateFailedError as failed:
-                raise _refusal(failed) from None
-            except WorkflowUpdateRPCTimeoutOrCancelledError:
-                _reraise_if_cancelled()
-                if asyncio.get_running_loop().time() + RPC_AGAIN_MIN_SECONDS >= give_up:
-                    raise _Unanswered(taken=True) from None
-                self.resends["SERVER_WAIT_ENDED"] += 1
-                await asyncio.sleep(busy_pause(attempt))
-                attempt += 1
 
     async def serving(self) -> bool | None:
         """Whether a worker polled this task queue's workflow tasks lately (any partition); None

@@ -137,9 +137,15 @@ class Report:
         print(f"{key}: {shown}" + (f"   ({note})" if note else ""), flush=True)
         return value
 
+    def target(self, key: str, target: str) -> None:
+        """A number's target, as `<= N` or `>= N`, for RESULTS.md's summary (`python -m bench render`)."""
+        self.values.setdefault("targets", {})[key] = target
+
     def ratio(self, key: str, measured: float, baseline: float, target: str | None = None) -> float:
         value = measured / baseline if baseline else float("nan")
         self.values[key] = round(value, 3)
+        if target:
+            self.values.setdefault("targets", {})[key] = target
         print(f"{key}: {value:.3f}   ({f'target {target}' if target else 'no target'})", flush=True)
         return value
 
@@ -313,6 +319,33 @@ async def profiled(path: str | None) -> AsyncIterator[None]:
         _, err = await process.communicate()
         written = _written(path)
         print(f"profile: {path if written else 'not written: ' + err.decode(errors='replace')[-300:]}", flush=True)
+
+
+class RpcCounter:
+    """The workflow-service calls (by name) a client makes while counting: the round trips a
+    caller pays. Wraps the client's service client, so count only where nothing else uses it."""
+
+    def __init__(self, client: Client) -> None:
+        self.calls: list[str] = []
+        self._counting = False
+        service = client.service_client
+        original = service._rpc_call  # type: ignore[attr-defined]
+
+        async def counted(rpc: str, *args: Any, **kwargs: Any) -> Any:
+            if self._counting:
+                self.calls.append(rpc)
+            return await original(rpc, *args, **kwargs)
+
+        service._rpc_call = counted  # type: ignore[attr-defined]
+
+    @contextlib.contextmanager
+    def counting(self) -> Any:
+        self.calls.clear()
+        self._counting = True
+        try:
+            yield self.calls
+        finally:
+            self._counting = False
 
 
 # --- running a script ---------------------------------------------------------------------------

@@ -248,17 +248,27 @@ async def drive_course(
     wait_for_result: bool = True,
     course_id: UUID | None = None,
     policy: CoursePolicy | None = None,
+    with_start: bool = False,
 ) -> UUID:
-    """One clinic's course through Temporal, step by step, as the clinicians' tools would send it."""
-    course = await client.open(opening(course_id, policy))
+    """One clinic's course through Temporal, step by step, as the clinicians' tools would send it.
+    `with_start`: the course is opened with its first step, in one call (`course open --assessment`,
+    an update-with-start); that call's time is the first step's sample. Otherwise `open`, untimed,
+    then each step."""
+    request = opening(course_id, policy)
+    course = request.course_id
+    if not with_start:
+        await client.open(request)
     stream = workflow_id(course)
-    for step in steps:
+    for index, step in enumerate(steps):
         actor, command = step.build(datetime.now(UTC))
         request_id = f"{step.name}-{uuid.uuid4()}"
         started = time.perf_counter()
         for attempt in range(UPDATE_ATTEMPTS):
             try:
-                await client.record(course, command, actor, request_id=request_id)  # type: ignore[arg-type]
+                if with_start and index == 0:
+                    await client.open_with_step(request, command, actor, request_id=request_id)  # type: ignore[arg-type]
+                else:
+                    await client.record(course, command, actor, request_id=request_id)  # type: ignore[arg-type]
                 break
             except WorkflowUpdateRPCTimeoutOrCancelledError:
                 timings.timeouts += 1

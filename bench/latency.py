@@ -45,7 +45,8 @@ from worker.database import create_pool
 from worker.main import activities_for, build_worker
 from workflows.inputs import workflow_id
 
-TARGET = 1.3
+TARGET = 1.2  # unloaded; under load 1.5 (issue 21)
+LOADED_TARGET = 1.5
 BARE_QUEUE = common.task_queue("shape")
 
 
@@ -84,11 +85,14 @@ async def main(args: argparse.Namespace) -> None:
             # Unloaded: both workers up, one course step then one bare update, in turn.
             async with real_worker, base_worker:
                 course_steps, bare_steps = await _unloaded(real, board, courses, monitored=args.monitored)
+                two, one = await _opening(real, courses)
             report.add("unloaded_samples", len(bare_steps))
             unloaded_base = report.add("unloaded_baseline_ms", common.percentiles(bare_steps))
             unloaded_course = report.add("unloaded_course_ms", common.percentiles([s for _, s in course_steps]))
             report.ratio("unloaded_p95_ratio", unloaded_course["p95"], unloaded_base["p95"], f"<= {TARGET}")
             report.add("unloaded_course_p95_by_step_ms", _by_step(course_steps))
+            report.add("open_then_first_step", two, "course open, then the assessment: two calls")
+            report.add("open_with_first_step", one, "course open --assessment: one update-with-start")
             report.add("unloaded_load_average", common.load_average())
 
             # Under load: N concurrent courses of each kind, one worker at a time.
@@ -108,7 +112,7 @@ async def main(args: argparse.Namespace) -> None:
             report.add("load_courses", load)
             loaded_base = report.add("loaded_baseline_ms", common.percentiles(base_load.latencies()))
             loaded_course = report.add("loaded_course_ms", common.percentiles(course_load.latencies()))
-            report.ratio("loaded_p95_ratio", loaded_course["p95"], loaded_base["p95"], f"<= {TARGET}")
+            report.ratio("loaded_p95_ratio", loaded_course["p95"], loaded_base["p95"], f"<= {LOADED_TARGET}")
             report.add("loaded_course_p95_by_step_ms", _by_step(course_load.updates))
             report.add("loaded_load_average", common.load_average())
             await pool.close()
@@ -139,6 +143,33 @@ async def _unloaded(
                 await board.wait(workflow_id(course), step.reminders)
     await bare.execute_update(BareUpdateWorkflow.step, ShapeStep(last=True))
     return course_steps, bare_steps
+
+
+async def _opening(real: CourseClient, courses: int) -> tuple[dict[str, object], dict[str, object]]:
+    """Open a course and record its assessment, in turn the two-call way and in one call: the
+    time to the assessment's answer and the workflow-service calls each made."""
+    counter = common.RpcCounter(real.temporal)
+    actor, assessment = full_course()[0].build(datetime.now(UTC))
+    two: list[float] = []
+    one: list[float] = []
+    calls: dict[str, list[str]] = {}
+    for _ in range(max(courses, 5)):
+        with counter.counting() as made:
+            started = time.perf_counter()
+            request = opening()
+            await real.open(request)
+            await real.record(request.course_id, assessment, actor)  # type: ignore[arg-type]
+            two.append(time.perf_counter() - started)
+            calls["two"] = list(made)
+        with counter.counting() as made:
+            started = time.perf_counter()
+            await real.open_with_step(opening(), assessment, actor)  # type: ignore[arg-type]
+            one.append(time.perf_counter() - started)
+            calls["one"] = list(made)
+    return (
+        {"ms": common.percentiles(two), "calls": calls["two"]},
+        {"ms": common.percentiles(one), "calls": calls["one"]},
+    )
 
 
 def base_worker_for(client, queue: str, board: ReminderBoard):  # type: ignore[no-untyped-def]

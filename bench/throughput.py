@@ -27,7 +27,7 @@ from worker.database import create_pool
 from worker.main import activities_for, build_worker
 from workflows.inputs import workflow_id
 
-TARGET = 0.8
+TARGET = 0.95
 
 
 async def main(args: argparse.Namespace) -> None:

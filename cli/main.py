@@ -167,9 +167,24 @@ async def cmd_open(args: argparse.Namespace, settings: Settings) -> int:
         body["policy_name"] = args.policy_name
     if args.policy_version is not None:
         body["policy_version"] = args.policy_version
+    if getattr(args, "assessment", None) is not None:
+        # The first step with the opening, in one round trip (an update-with-start); refused like
+        # `course record COURSE_ID assessment --data FILE` would refuse it.
+        try:
+            assessment = STEPS["assessment"].model_validate_json(_read_payload(args.assessment), extra="forbid")
+        except ValidationError as error:
+            raise InvalidInput(describe_validation(error, STEPS["assessment"])) from None
+        body["assessment"] = assessment.model_dump(mode="json", exclude={"step"})
     async with _api(settings) as api:  # the opener is the token's owner
         opened = await api.open(body)
-    _print(args, {"course_id": opened["course_id"], "workflow_id": workflow_id(course_id)}, opened["course_id"])
+    first = opened.get("first_step")
+    text = opened["course_id"] + (
+        f"\nrecorded assessment: {first['phase']}, waiting for {', '.join(first['awaiting']) or 'nothing'} "
+        f"(version {first['version']})"
+        if first
+        else ""
+    )
+    _print(args, {"course_id": opened["course_id"], "workflow_id": workflow_id(course_id), "first_step": first}, text)
     return OK
 
 
@@ -232,7 +247,8 @@ async def _record_break_glass(args: argparse.Namespace, settings: Settings, comm
         key_id=signer.key_id,
         reason=args.break_glass,
     )
-    course = await client.record(args.course_id, command, actor, args.request_id, within=args.wait)
+    await client.record(args.course_id, command, actor, args.request_id, within=args.wait)
+    course = await client.status(args.course_id)
     _print(
         args,
         course,
@@ -702,6 +718,11 @@ def _open_parser(sub: Any) -> None:
     opener.add_argument("--course-id")
     opener.add_argument("--policy-name", metavar="NAME", help="a published policy (default $CLINIC_POLICY, `default`)")
     opener.add_argument("--policy-version", metavar="N", type=int, help="that version (default: its current one)")
+    opener.add_argument(
+        "--assessment",
+        metavar="FILE|-",
+        help="record the assessment with the opening, in one round trip (payload as for `course record ID assessment`)",
+    )
     opener.add_argument("--policy", help=argparse.SUPPRESS)  # refused with why: policies live on the server
 
 

@@ -1,4 +1,5 @@
-"""The `CourseView` the `status` query returns, and the checklist operations staff read."""
+"""The `CourseView` the `status` query returns, the `StepOutcome` a step answers with, and the
+checklist operations staff read."""
 
 from __future__ import annotations
 
@@ -137,6 +138,37 @@ class OperationsView(_View):
     version: int
     attention: str | None = None
     next_reminder: NextDue | None = None
+
+
+class StepOutcome(_View):
+    """What a step's caller needs back: the `record` update's result. Small on purpose: every
+    update result is a payload the worker encodes and the course's history keeps, once per step,
+    and the whole `CourseView` was most of a course's history bytes (bench/RESULTS.md). Codes and
+    counts only, no clinical payload; the whole view is the `status` query."""
+
+    course_id: str
+    version: int
+    phase: Phase
+    outcome: str | None
+    awaiting: list[str]
+    dosing_sessions: SessionCount
+    next_due: NextDue | None
+    flags: Flags
+    attention: str | None = None
+
+    @classmethod
+    def of(cls, course: CourseView) -> StepOutcome:
+        return cls(
+            course_id=course.course_id,
+            version=course.version,
+            phase=course.phase,
+            outcome=course.outcome,
+            awaiting=course.awaiting,
+            dosing_sessions=course.dosing_sessions,
+            next_due=course.next_due,
+            flags=course.flags,
+            attention=course.attention,
+        )
 
 
 def operations_view(course: CourseView) -> OperationsView:

@@ -63,7 +63,7 @@ with workflow.unsafe.imports_passed_through():
     from course.reconcile import FindingCode
     from course.state import CourseState, evolve, fold
     from course.timing import DueItem, next_due
-    from course.view import CourseView, checklist, view
+    from course.view import CourseView, StepOutcome, checklist, view
     from trust import keys
     from trust.signing import SignatureRefused
     from workflows import search_attributes
@@ -189,12 +189,14 @@ class TreatmentCourseWorkflow:
         return self._view()
 
     @workflow.update
-    async def record(self, request: StepRequest) -> CourseView:
+    async def record(self, request: StepRequest) -> StepOutcome:
+        """Answers with the small `StepOutcome` (histories recorded before it answered with the whole
+        `CourseView`; a result is not replayed, so they replay unchanged). The view is `status`."""
         update = workflow.current_update_info()
         await workflow.wait_condition(lambda: self._ready)
         async with self._lock:
             if self._already_applied(update):
-                return self._view()
+                return StepOutcome.of(self._view())
             try:
                 await self._apply(request.command, request.actor, update, signature=request.signature)
             except RuleViolation as violation:
@@ -209,7 +211,7 @@ class TreatmentCourseWorkflow:
                 ) from None
             if update is not None:
                 self._remember_update(update.id)
-        return self._view()
+        return StepOutcome.of(self._view())
 
     @record.validator
     def _validate_record(self, request: StepRequest) -> None:

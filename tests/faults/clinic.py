@@ -19,7 +19,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from application.courses import CourseClient, CourseNotFound, StepTimedOut
 from course.commands import Actor, ClinicianCommand, MaintenanceKind
 from course.policy import CoursePolicy
-from course.view import CourseView
+from course.view import StepOutcome
 from tests import story
 from tests.faults.audit import Ledger, diagnose
 from workflows.inputs import OpenCourse, workflow_id
@@ -86,7 +86,7 @@ class Clinic:
     async def open(self, request: OpenCourse) -> UUID:
         return await self._call(workflow_id(request.course_id), "open", lambda: self.client.open(request))
 
-    async def record(self, course: str, command: ClinicianCommand, actor: Actor, request_id: str) -> CourseView:
+    async def record(self, course: str, command: ClinicianCommand, actor: Actor, request_id: str) -> StepOutcome:
         return await self._call(
             workflow_id(course),
             request_id,

@@ -21,7 +21,7 @@ from temporalio.client import Client
 
 from course.commands import RecordIntentions
 from course.policy import CoursePolicy
-from course.view import CourseView
+from course.view import StepOutcome
 from tests import story
 from tests.faults.clinic import eligibility_answered, opening
 from tests.faults.conftest import Rig
@@ -104,7 +104,7 @@ async def _assessed_course(rig: Rig, patient: str, grace: float) -> tuple[Worker
     return worker, course
 
 
-async def _step_caught_on_the_lock(rig: Rig, course: str) -> asyncio.Task[CourseView]:
+async def _step_caught_on_the_lock(rig: Rig, course: str) -> asyncio.Task[StepOutcome]:
     """The therapist records intentions; its append is left waiting on the locked table."""
     goals = RecordIntentions(goals="Sleep through the night")
     step = asyncio.create_task(rig.client.record(course, goals, story.THERAPIST, request_id=f"{course}:intentions"))
@@ -112,7 +112,7 @@ async def _step_caught_on_the_lock(rig: Rig, course: str) -> asyncio.Task[Course
     return step
 
 
-async def _restart_and_answer(rig: Rig, worker: WorkerProcess, step: asyncio.Task[CourseView]) -> float:
+async def _restart_and_answer(rig: Rig, worker: WorkerProcess, step: asyncio.Task[StepOutcome]) -> float:
     """Start the next worker; seconds until the waiting clinician has the answer."""
     restarted = time.monotonic()
     worker.start()

@@ -529,3 +529,17 @@ async def test_the_chair_side_board_lists_exactly_the_patients_in_monitoring(cli
     assert ops[dosed]["last_blood_pressure"] is None and ops[dosed]["session_number"] == 1
     text = await cli("monitoring", role="nurse")
     assert text.out.splitlines()[0].startswith("PATIENT") and "pt-chair-1" in text.out
+
+
+async def test_a_prescriber_opens_a_course_with_its_assessment_in_one_command(cli: Cli) -> None:
+    opening = ("open", "--patient", "pt-cli-8", "--clinician", "dr-ames", "--self-pay")
+    opened = await cli(*opening, "--assessment", cli.payload("first", story.assessment()), "--json")
+    assert opened.code == 0, opened.err
+    answer = opened.json()
+    assert answer["first_step"]["phase"] == "preparation"
+    status = await cli("status", answer["course_id"], "--json", member="dr-ames")
+    assert status.code == 0 and "assessment" not in status.json()["awaiting"]
+    # A payload that is not an assessment is refused before anything is opened: exit 2.
+    (cli.tmp / "not-one.json").write_text('{"heart_rate": 72}')
+    refused = await cli(*opening, "--assessment", str(cli.tmp / "not-one.json"))
+    assert refused.code == 2 and "blood" in refused.err.lower(), refused.err
