@@ -432,8 +432,13 @@ def _origin_of(url: str | None) -> str | None:
 
 
 def opening_fields() -> list[FormField]:
-    """The open-a-course form: the course opens on the clinic's current policy (the API can name another)."""
-    return [f for f in form_fields(OpenCourseRequest) if f.name != "course_id" and not f.name.startswith("policy")]
+    """The open-a-course form: the course opens on the clinic's current policy (the API can name another),
+    and its assessment is the prescriber's own form on the course's page (the API can send it along)."""
+    return [
+        f
+        for f in form_fields(OpenCourseRequest)
+        if f.name != "course_id" and not f.name.startswith(("policy", "assessment"))
+    ]
 
 
 def _opening(errors: dict[str, str]) -> dict[str, Any]:

@@ -39,6 +39,7 @@ from worker.binaries import temporal_cli
 from worker.codec import new_key_entry
 from worker.converter import data_converter
 from worker.database import migrate
+from worker.main import workflow_runner
 from worker.settings import Settings
 from workflows import search_attributes
 from workflows.treatment_course import TreatmentCourseWorkflow
@@ -275,6 +276,9 @@ def course_worker(
         graceful_shutdown_timeout=timedelta(seconds=10),
         activity_executor=ThreadPoolExecutor(max_workers=4),
         max_cached_workflows=max_cached_workflows,
+        # The service's runner: the sandbox for every workflow; courses answer their payloads'
+        # contexts outside it (worker/runner.py). The baselines run in the sandbox as they are.
+        workflow_runner=workflow_runner(),
     )
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 import structlog
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.channels import ConsoleChannel, SmtpChannel
@@ -36,9 +36,11 @@ from worker.converter import data_converter
 from worker.database import create_pool, database_url, migrate
 from worker.health import Health, pool_probe, serve_health
 from worker.logging import configure_logging
+from worker.runner import OwnContextRunner
 from worker.settings import Settings
 from workflows.clinic import DailyHuddleWorkflow, ReconcileWorkflow
 from workflows.fhir_export import FhirExportWorkflow
+from workflows.inputs import WORKFLOW_TYPE
 from workflows.treatment_course import TreatmentCourseWorkflow
 
 log = structlog.get_logger(__name__)
@@ -167,12 +169,13 @@ def build_worker(
     )
 
 
-def workflow_runner() -> SandboxedWorkflowRunner:
+def workflow_runner() -> WorkflowRunner:
     """The default sandbox, with `cryptography` passed through: the update validator verifies
     signatures (trust/signing.py), and a Rust extension module imported a second time inside
-    the sandbox aborts the process (PyO3 modules initialise once per interpreter)."""
+    the sandbox aborts the process (PyO3 modules initialise once per interpreter). Courses answer
+    their payloads' serialization context outside it (worker/runner.py: the profile's hot spot)."""
     restrictions = SandboxRestrictions.default.with_passthrough_modules("cryptography")
-    return SandboxedWorkflowRunner(restrictions=restrictions)
+    return OwnContextRunner(SandboxedWorkflowRunner(restrictions=restrictions), [WORKFLOW_TYPE])
 
 
 async def connect(settings: Settings) -> Client:
