@@ -143,7 +143,7 @@ class OperationsView(_View):
 class StepOutcome(_View):
     """What a step's caller needs back: the `record` update's result. Small on purpose: every
     update result is a payload the worker encodes and the course's history keeps, once per step,
-    and the whole `CourseView` was most of a course's history bytes (bench/RESULTS.md). Codes and
+    and the whole `CourseView` was most of a course's history bytes (bench/FINDINGS.md). Codes and
     counts only, no clinical payload; the whole view is the `status` query."""
 
     course_id: str

@@ -4,7 +4,7 @@ For every payload of every activation and completion, the SDK asks the workflow 
 payload's serialization context, and for its external-storage context, up to four questions per
 payload sequence (decode or encode, external storage, references). With the sandbox each question
 is an `exec` inside it (workflow_sandbox/_runner.py), and the profile of a loaded worker put 16 %
-of its time there (bench/RESULTS.md, issue 21): more than the course's own code.
+of its time there (bench/FINDINGS.md, issue 21): more than the course's own code.
 
 A course's answer never needs the sandbox. Its payloads are the course's own: its updates, its
 activities' inputs and results, its timers' summaries, its continue-as-new. It starts no child

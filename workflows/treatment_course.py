@@ -438,7 +438,7 @@ class TreatmentCourseWorkflow:
         # latency: a local activity writes before the workflow task that decided the events is
         # durable, so a task that then fails (a worker crash, an aborted update) is re-decided
         # with other event ids or times than the ones already in PostgreSQL. The fault suite
-        # caught exactly that (tests/faults/test_concurrency.py); see bench/RESULTS.md.
+        # caught exactly that (tests/faults/test_concurrency.py); see bench/FINDINGS.md.
         first, last = envelopes[0], envelopes[-1]
         stored_what = f"store {', '.join(e.type for e in envelopes)} (v{first.version}-{last.version})"
         try:

@@ -43,7 +43,7 @@ from course.commands import (
 )
 from course.events import EventEnvelope, EventMetadata
 from course.policy import CoursePolicy
-from course.view import CourseView
+from course.view import StepOutcome
 from tests import story
 from tests.faults.audit import diagnose
 from tests.faults.clinic import eligibility_answered, opening
@@ -91,7 +91,7 @@ class NewVersionStore(PostgresEventStore):
         )
 
 
-async def record_as_the_new_version(rig: Rig, course: str, command: ClinicianCommand, actor: Actor) -> CourseView:
+async def record_as_the_new_version(rig: Rig, course: str, command: ClinicianCommand, actor: Actor) -> StepOutcome:
     """The new version's tool: the command's JSON carries a field this code's models do not have."""
     # Signed over the fields every worker of the fleet knows: a new optional field is signed only
     # once no old worker is left (docs/changing-the-workflow.md); until then old workers ignore it.
@@ -112,7 +112,8 @@ async def record_as_the_new_version(rig: Rig, course: str, command: ClinicianCom
         "signature": signature.model_dump(mode="json"),
     }
     handle = rig.client.temporal.get_workflow_handle(workflow_id(course))
-    update = handle.execute_update("record", sent, id=update_id, result_type=CourseView)
+    # A StepOutcome reads an answer from any version: a whole CourseView (before issue 21) as well.
+    update = handle.execute_update("record", sent, id=update_id, result_type=StepOutcome)
     try:
         return await asyncio.wait_for(update, STEP_WITHIN)
     except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
