@@ -86,7 +86,7 @@ def run_all(names: list[str], quick: bool, profile: bool) -> int:
             print(finished.stdout[-2000:] + finished.stderr[-2000:], flush=True)
             continue
         result = json.loads(lines[-1].removeprefix("RESULT "))
-        (folder / f"{name}.json").write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
+        (folder / f"{name}.json").write_text(json.dumps(result, indent=1) + "\n")
         print(f"   {result['seconds']} s, load {result['machine']['load_average']} -> {result['load_average_end']}")
     if not quick:
         render()

@@ -12,6 +12,7 @@ import csv
 import io
 import os
 import re
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -142,7 +143,14 @@ def _read_the_page(chromium: str, base: str, tokens: dict[Role, str], hidden: se
         browser.click("form[action='/console/login'] button")
         browser.wait_for_text(lambda t: "Outcomes" in t, "signed in")
         browser.goto(f"{base}/console/reports/outcomes")
-        text = browser.wait_for_text(lambda t: "Response rate by integration sessions per dose" in t, "the report")
+        browser.wait_for_text(lambda t: "Response rate by integration sessions per dose" in t, "the report")
+        # The page arrives in pieces on a loaded machine: read it once the whole document is in
+        # (CI once read it up to the third chart, before the tables).
+        for _ in range(80):
+            if browser.evaluate("document.readyState") == "complete":
+                break
+            time.sleep(0.25)
+        text = browser.text()
         browser.screenshot(shots / "1-outcomes.png", full_page=True)
         html = str(browser.evaluate("document.documentElement.outerHTML"))
         charts = browser.evaluate(f"{_CHARTS}.map(s => s.getAttribute('aria-labelledby'))")
