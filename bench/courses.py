@@ -23,7 +23,7 @@ from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError
 
 from activities.event_store import PostgresEventStore
 from activities.ports import OutgoingMessage
-from application.courses import CourseClient
+from application.courses import CourseClient, StepTimedOut
 from bench.baseline_workflows import CourseShapeWorkflow, Shape, ShapeStep
 from course.commands import (
     SYSTEM_ACTOR,
@@ -270,7 +270,9 @@ async def drive_course(
                 else:
                     await client.record(course, command, actor, request_id=request_id)  # type: ignore[arg-type]
                 break
-            except WorkflowUpdateRPCTimeoutOrCancelledError:
+            except (WorkflowUpdateRPCTimeoutOrCancelledError, StepTimedOut):
+                # Not answered within the client's deadline (60 s): sent again with the same
+                # request id, as a clinician's tool would; counted, and the wait stays in the sample.
                 timings.timeouts += 1
                 if attempt == UPDATE_ATTEMPTS - 1:
                     raise
