@@ -33,7 +33,7 @@ RUNS: dict[str, list[str]] = {
     "history": [],
     "latency": [],
     "throughput": ["--sizes", "200,1000"],
-    "memory": ["--mid-dosing", "1000", "--open", "1000", "--caches", "1000"],
+    "memory": ["--mid-dosing", "300", "--open", "300", "--caches", "1000"],
     "append": [],
     "rebuild": [],
     "outcomes": [],
