@@ -32,7 +32,7 @@ PROFILES = HERE / "profiles"
 RUNS: dict[str, list[str]] = {
     "history": [],
     "latency": [],
-    "throughput": ["--sizes", "200,1000"],
+    "throughput": ["--sizes", "200,1000", "--upserts"],
     "memory": ["--mid-dosing", "300", "--open", "300", "--caches", "1000"],
     "append": [],
     "rebuild": [],

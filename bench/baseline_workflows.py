@@ -9,6 +9,10 @@ update with `arm_timer` starts a timer whose firing runs `activities_per_timer` 
 reaching the patient. `BareUpdateWorkflow` is the latency baseline: an update that runs one no-op
 activity and returns.
 
+With `Shape.upserts` the shape also upserts a search attribute where a course does (all of them
+once opened, then one per step and one per fired timer): what the course's upserts cost the
+server, measured apart from everything else the course does (`bench.throughput --upserts`).
+
 Both go through the same data converter (pydantic JSON + AES-GCM codec) and the same sandbox as
 the course, so a ratio measures what the course itself adds.
 """
@@ -19,6 +23,7 @@ from datetime import timedelta
 
 from pydantic import BaseModel
 from temporalio import activity, workflow
+from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
 
 NOOP = "bench_noop"
 
@@ -27,6 +32,12 @@ class Shape(BaseModel):
     opening_activities: int = 3
     activities_per_timer: int = 2
     timer_seconds: float = 1.0
+    upserts: bool = False
+
+
+# Registered on every dev server the benchmarks start (workflows/search_attributes.ALL).
+_STEPS_SEEN = SearchAttributeKey.for_int("DosingSessionsCompleted")
+_PHASE = SearchAttributeKey.for_keyword("CoursePhase")
 
 
 class ShapeStep(BaseModel):
@@ -65,6 +76,8 @@ async def _noop(notify: bool = False) -> None:
 class CourseShapeWorkflow:
     @workflow.init
     def __init__(self, shape: Shape) -> None:
+        self._upserts = shape.upserts
+        self._upserted = 0
         self._opened = False
         self._done = False
         self._steps = 0
@@ -75,6 +88,8 @@ class CourseShapeWorkflow:
         for _ in range(shape.opening_activities):
             await _noop()
         self._opened = True
+        if self._upserts:
+            workflow.upsert_search_attributes([_PHASE.value_set("shape"), _STEPS_SEEN.value_set(0)])
         while True:
             await workflow.wait_condition(lambda: self._done or self._armed > 0)
             if self._armed:
@@ -82,6 +97,7 @@ class CourseShapeWorkflow:
                 await workflow.sleep(timedelta(seconds=shape.timer_seconds))
                 for index in range(shape.activities_per_timer):
                     await _noop(notify=index == 0)
+                self._upsert()
                 continue
             break
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -96,7 +112,15 @@ class CourseShapeWorkflow:
             self._armed += 1
         if request.last:
             self._done = True
+        self._upsert()
         return self._steps
+
+    def _upsert(self) -> None:
+        """A value that changes each time, as a course's upserts change what they carry."""
+        if self._upserts:
+            self._upserted += 1
+            update: SearchAttributeUpdate[int] = _STEPS_SEEN.value_set(self._upserted)
+            workflow.upsert_search_attributes([update])
 
 
 @workflow.defn(name="BenchBareUpdate")

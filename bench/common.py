@@ -108,6 +108,35 @@ def rss_bytes(pid: int | None = None) -> int:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def cpu_seconds() -> dict[str, float]:
+    """CPU seconds (user + system) used so far by this process (the worker and the drivers), the
+    Temporal dev server and PostgreSQL (every backend of the machine's server), from /proc. The
+    difference over a run, divided by its courses, is what one course costs each of them."""
+    tick = os.sysconf("SC_CLK_TCK")
+    used = {"worker": 0.0, "temporal": 0.0, "postgres": 0.0}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                line = stat.read()
+        except OSError:  # gone since the listing
+            continue
+        command, fields = line[line.index("(") + 1 : line.rindex(")")], line[line.rindex(")") + 2 :].split()
+        seconds = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        if int(entry) == os.getpid():
+            used["worker"] += seconds
+        elif command.startswith("temporal"):
+            used["temporal"] += seconds
+        elif command.startswith("postgres"):
+            used["postgres"] += seconds
+    return used
+
+
+def cpu_ms_per(count: int, before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {name: round((after[name] - before[name]) * 1000 / count, 1) for name in before}
+
+
 # --- reporting ----------------------------------------------------------------------------------
 
 

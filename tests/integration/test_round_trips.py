@@ -7,9 +7,8 @@ calls are counted at the client's service client, so these are the round trips t
 
 from __future__ import annotations
 
-import contextlib
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -21,6 +20,7 @@ from activities.eligibility import SelfPayProvider
 from activities.event_store import InMemoryEventStore
 from activities.notifications import ConsoleChannel, InMemoryOutbox
 from application.courses import CourseClient, StepRejected
+from bench.common import RpcCounter
 from course.state import Phase
 from tests import story
 from tests.conftest import task_queue
@@ -30,34 +30,8 @@ from workflows.inputs import workflow_id
 pytestmark = pytest.mark.integration
 
 
-class Calls:
-    """The workflow-service calls a client makes while `counting`."""
-
-    def __init__(self, client: CourseClient) -> None:
-        self.made: list[str] = []
-        self._on = False
-        service = client.temporal.service_client
-        original = service._rpc_call  # type: ignore[attr-defined]
-
-        async def counted(rpc: str, *args: Any, **kwargs: Any) -> Any:
-            if self._on:
-                self.made.append(rpc)
-            return await original(rpc, *args, **kwargs)
-
-        service._rpc_call = counted  # type: ignore[attr-defined]
-
-    @contextlib.contextmanager
-    def counting(self) -> Iterator[list[str]]:
-        self.made.clear()
-        self._on = True
-        try:
-            yield self.made
-        finally:
-            self._on = False
-
-
 @pytest_asyncio.fixture
-async def rig(dev_env: WorkflowEnvironment) -> AsyncIterator[tuple[CourseClient, InMemoryEventStore, Calls]]:
+async def rig(dev_env: WorkflowEnvironment) -> AsyncIterator[tuple[CourseClient, InMemoryEventStore, RpcCounter]]:
     # A client of its own: the counter wraps its service client, not the session's shared one.
     client = await type(dev_env.client).connect(
         dev_env.client.service_client.config.target_host,
@@ -70,7 +44,7 @@ async def rig(dev_env: WorkflowEnvironment) -> AsyncIterator[tuple[CourseClient,
         dev_env.client, queue, activities_for(store, SelfPayProvider(), InMemoryOutbox(), ConsoleChannel())
     )
     async with worker:
-        yield courses, store, Calls(courses)
+        yield courses, store, RpcCounter(courses.temporal)
 
 
 async def _accepted_updates(courses: CourseClient, course: uuid.UUID) -> int:
@@ -78,7 +52,7 @@ async def _accepted_updates(courses: CourseClient, course: uuid.UUID) -> int:
     return sum(e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED for e in history.events)
 
 
-async def test_a_step_is_one_call_and_answers_with_its_outcome(rig: tuple[CourseClient, Any, Calls]) -> None:
+async def test_a_step_is_one_call_and_answers_with_its_outcome(rig: tuple[CourseClient, Any, RpcCounter]) -> None:
     courses, _, calls = rig
     course = await courses.open(story.opening(uuid.uuid4()))
     with calls.counting() as made:
@@ -90,7 +64,7 @@ async def test_a_step_is_one_call_and_answers_with_its_outcome(rig: tuple[Course
 
 
 async def test_opening_with_the_assessment_is_one_call_and_is_applied_once(
-    rig: tuple[CourseClient, InMemoryEventStore, Calls],
+    rig: tuple[CourseClient, InMemoryEventStore, RpcCounter],
 ) -> None:
     courses, store, calls = rig
     opening = story.opening(uuid.uuid4())
@@ -107,7 +81,7 @@ async def test_opening_with_the_assessment_is_one_call_and_is_applied_once(
 
 
 async def test_an_open_course_takes_the_step_once_whichever_way_it_was_sent(
-    rig: tuple[CourseClient, InMemoryEventStore, Calls],
+    rig: tuple[CourseClient, InMemoryEventStore, RpcCounter],
 ) -> None:
     courses, store, _ = rig
     opening = story.opening(uuid.uuid4())
@@ -121,7 +95,7 @@ async def test_an_open_course_takes_the_step_once_whichever_way_it_was_sent(
 
 
 async def test_a_refused_first_step_leaves_the_course_open_awaiting_it(
-    rig: tuple[CourseClient, InMemoryEventStore, Calls],
+    rig: tuple[CourseClient, InMemoryEventStore, RpcCounter],
 ) -> None:
     courses, store, _ = rig
     opening = story.opening(uuid.uuid4())
