@@ -9,7 +9,9 @@ batches in order; "1 course" is one writer, "16 courses" sixteen writers on the 
 (16 connections).
 - store: PostgresEventStore.append (version guard, insert, the inline course_summaries
   projection, in one statement per batch; idempotency is settled only when that statement wrote
-  nothing).
+  nothing), each batch with the course summary the workflow sends with it. (Without one the store
+  reads and folds the whole stream first: the path only batches of workflows older than that
+  change take. Until 2026-12-02 this script sent none and measured that path: 0.29 and 0.16.)
 - raw: a bare INSERT ... SELECT unnest(...) of the same rows, one autocommitted statement per
   batch (the fewest round trips), rows prepared before the clock starts: the database's limit for
   this write pattern.

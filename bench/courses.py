@@ -22,7 +22,7 @@ from uuid import UUID
 from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError
 
 from activities.event_store import PostgresEventStore
-from activities.ports import OutgoingMessage
+from activities.ports import CourseSummary, OutgoingMessage
 from application.courses import CourseClient, StepTimedOut
 from bench.baseline_workflows import CourseShapeWorkflow, Shape, ShapeStep
 from course.commands import (
@@ -290,11 +290,13 @@ async def drive_course(
 
 @dataclass(frozen=True)
 class Batch:
-    """One append: what the workflow's append_events activity would send for one step."""
+    """One append: what the workflow's append_events activity sends for one step, the course's
+    summary after the batch included (the workflow folds it; the store only writes it)."""
 
     stream_id: str
     expected_version: int
     events: list[EventEnvelope]
+    summary: CourseSummary
 
 
 def simulated_course(start: datetime, course_id: UUID | None = None) -> list[Batch]:
@@ -317,8 +319,9 @@ def simulated_course(start: datetime, course_id: UUID | None = None) -> list[Bat
             for i, e in enumerate(events, start=1)
         ]
         if envelopes:
-            batches.append(Batch(stream, base, envelopes))
             state = fold(state, envelopes)
+            assert state is not None  # folding events onto a state never yields None
+            batches.append(Batch(stream, base, envelopes, CourseSummary.of(state)))
 
     opened = CourseOpened(
         course_id=request.course_id,
@@ -361,7 +364,7 @@ async def append_courses(store: PostgresEventStore, courses: list[list[Batch]], 
     async def writer() -> None:
         for course in queue:
             for batch in course:
-                await store.append(batch.stream_id, batch.expected_version, batch.events)
+                await store.append(batch.stream_id, batch.expected_version, batch.events, batch.summary)
 
     await asyncio.gather(*(writer() for _ in range(concurrency)))
 
