@@ -169,12 +169,24 @@ def build_worker(
     )
 
 
+# Modules every cached course would otherwise execute again inside its own sandbox: the workflow's
+# own module and the one it imports that is not already passed through. A module executed in a
+# sandbox stays with the run while it is cached (its code objects unmarshalled once per run):
+# 80 KiB for workflows/treatment_course.py alone, the largest part of what a cached course costs
+# (bench.memory; bench/FINDINGS.md). Passed through, they are loaded once per process, like the
+# pure domain (`course.*`) they call. What the sandbox checked in them at run time (no clock, no
+# randomness, no I/O outside `workflow.*`), the replay tests still check: tests/replay replays
+# recorded courses of every phase under the SDK's default sandbox, these modules not passed through.
+COURSE_MODULES = ("workflows.treatment_course", "workflows.search_attributes")
+
+
 def workflow_runner() -> WorkflowRunner:
     """The default sandbox, with `cryptography` passed through: the update validator verifies
     signatures (trust/signing.py), and a Rust extension module imported a second time inside
-    the sandbox aborts the process (PyO3 modules initialise once per interpreter). Courses answer
-    their payloads' serialization context outside it (worker/runner.py: the profile's hot spot)."""
-    restrictions = SandboxRestrictions.default.with_passthrough_modules("cryptography")
+    the sandbox aborts the process (PyO3 modules initialise once per interpreter). The course's
+    own modules are passed through too (COURSE_MODULES). Courses answer their payloads'
+    serialization context outside it (worker/runner.py: the profile's hot spot)."""
+    restrictions = SandboxRestrictions.default.with_passthrough_modules("cryptography", *COURSE_MODULES)
     return OwnContextRunner(SandboxedWorkflowRunner(restrictions=restrictions), [WORKFLOW_TYPE])
 
 
