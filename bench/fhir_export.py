@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import subprocess
 import sys
@@ -43,6 +44,11 @@ async def seed(pool: asyncpg.Pool, count: int, patients: int | None = None) -> l
             patient = f"pt-{tag}-{index % (patients or count)}"
             event = opening.event.model_copy(update={"patient_id": patient})
             course[0].events[0] = opening.model_copy(update={"event": event})
+            # Each batch's summary (what the workflow sends with it) names the patient too.
+            course[:] = [
+                dataclasses.replace(batch, summary=batch.summary.model_copy(update={"patient_id": patient}))
+                for batch in course
+            ]
         await append_courses(PostgresEventStore(pool), courses, 8)
         made += [course[0].stream_id.removeprefix("course-") for course in courses]
     return made
