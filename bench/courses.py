@@ -299,10 +299,12 @@ class Batch:
     summary: CourseSummary
 
 
-def simulated_course(start: datetime, course_id: UUID | None = None) -> list[Batch]:
+def simulated_course(start: datetime, course_id: UUID | None = None, patient_id: str | None = None) -> list[Batch]:
     """The batches a full course appends, made by the real decider with the real payloads, in
     the order the workflow appends them (opening, eligibility, each step, each reminder)."""
     request = opening(course_id)
+    if patient_id is not None:
+        request = request.model_copy(update={"patient_id": patient_id})
     stream, run_id = workflow_id(request.course_id), str(uuid.uuid4())
     batches: list[Batch] = []
     state: CourseState | None = None
@@ -348,9 +350,15 @@ def simulated_course(start: datetime, course_id: UUID | None = None) -> list[Bat
     return batches
 
 
-def simulated_courses(count: int, start: datetime | None = None) -> list[list[Batch]]:
+def simulated_courses(
+    count: int, start: datetime | None = None, patients: Callable[[int], str] | None = None
+) -> list[list[Batch]]:
+    """`count` courses; `patients(i)` names course i's patient (default: story's one patient)."""
     start = start or datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
-    return [simulated_course(start + timedelta(minutes=i)) for i in range(count)]
+    return [
+        simulated_course(start + timedelta(minutes=i), patient_id=patients(i) if patients else None)
+        for i in range(count)
+    ]
 
 
 def events_in(courses: list[list[Batch]]) -> int:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import json
 import subprocess
 import sys
@@ -38,17 +37,9 @@ async def seed(pool: asyncpg.Pool, count: int, patients: int | None = None) -> l
     tag = uuid.uuid4().hex[:6]
     made: list[str] = []
     for start in range(0, count, 500):  # made and appended 500 at a time: the seeding stays small too
-        courses = simulated_courses(min(500, count - start))
-        for index, course in enumerate(courses, start=start):
-            opening = course[0].events[0]
-            patient = f"pt-{tag}-{index % (patients or count)}"
-            event = opening.event.model_copy(update={"patient_id": patient})
-            course[0].events[0] = opening.model_copy(update={"event": event})
-            # Each batch's summary (what the workflow sends with it) names the patient too.
-            course[:] = [
-                dataclasses.replace(batch, summary=batch.summary.model_copy(update={"patient_id": patient}))
-                for batch in course
-            ]
+        courses = simulated_courses(
+            min(500, count - start), patients=lambda i, first=start: f"pt-{tag}-{(first + i) % (patients or count)}"
+        )
         await append_courses(PostgresEventStore(pool), courses, 8)
         made += [course[0].stream_id.removeprefix("course-") for course in courses]
     return made
