@@ -266,5 +266,14 @@ def next_due(state: CourseState, now: datetime) -> DueItem | None:
     return items[0] if items else None
 
 
+def next_for_staff(state: CourseState, now: datetime) -> DueItem | None:
+    """The earliest pending item that asks something of the clinic's staff (a reminder to a
+    clinician, therapist or operations, an overdue flag, a deadline, a late recheck): what
+    `NextDueAt` tells operations. A reminder to the patient goes out on its own and asks nothing
+    of anyone at the clinic, so it is not "due" for them (and would move the attribute, an upsert,
+    twice per session)."""
+    return next((item for item in pending(state, now) if item.recipient != "patient"), None)
+
+
 def sleep_for(item: DueItem, now: datetime) -> timedelta:
     return max(item.at - now, timedelta(0))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from temporalio.common import SearchAttributeKey, SearchAttributeUpdate, SearchAttributeValue
@@ -59,14 +60,17 @@ def cli_definitions() -> list[tuple[str, str]]:
 IndexedValues = dict[str, SearchAttributeValue | None]
 
 
-def values_for(course: CourseView) -> IndexedValues:
-    """What each attribute should say about a course; None clears it. Codes and opaque ids only."""
+def values_for(course: CourseView, next_due_at: datetime | None) -> IndexedValues:
+    """What each attribute should say about a course; None clears it. Codes and opaque ids only.
+
+    `next_due_at` is when the course next asks something of staff (course/timing.py
+    `next_for_staff`); runs recorded before that change published the view's `next_due`."""
     return {
         COURSE_PHASE.name: course.phase.value,
         AWAITING_STEPS.name: list(course.awaiting),
         CLINICIAN_ID.name: course.clinician_id,
         THERAPIST_ID.name: course.therapist_id,
-        NEXT_DUE_AT.name: course.next_due.at if course.next_due else None,
+        NEXT_DUE_AT.name: next_due_at,
         OVERDUE.name: course.flags.overdue,
         ON_HOLD.name: course.flags.on_hold,
         NEEDS_CLINICAL_REVIEW.name: course.flags.needs_clinical_review or course.flags.needs_review,

@@ -62,7 +62,7 @@ with workflow.unsafe.imports_passed_through():
     from course.provenance import CommandSignature
     from course.reconcile import FindingCode
     from course.state import CourseState, evolve, fold
-    from course.timing import DueItem, next_due
+    from course.timing import DueItem, next_due, next_for_staff
     from course.view import CourseView, StepOutcome, checklist, view
     from trust import keys
     from trust.signing import SignatureRefused
@@ -101,6 +101,10 @@ LOADS_AT_RUN_START = "load-stream-at-run-start"
 DELIVERS_AFTER_APPEND = "deliver-reminders-after-append"
 HONOURS_CANCEL_AFTER_APPEND = "honour-a-cancel-an-append-outran"
 REFUSES_EARLY_SESSION_STEPS = "refuse-check-in-and-dose-long-before-the-session"
+# `NextDueAt` says when staff are next asked for something (patient reminders left out), and a
+# run that ends leaves its last timer to the server instead of cancelling it: both save history
+# events (bench/FINDINGS.md), and both change the commands a run sends.
+PUBLISHES_STAFF_DUE = "next-due-for-staff-only"
 # Operations cancelled the workflow (the Temporal UI, `temporal workflow cancel`): a withdrawal.
 CANCEL_REASON = "cancelled_by_operations"
 
@@ -146,6 +150,7 @@ class TreatmentCourseWorkflow:
         # Check-in and dose hours before the session's time are refused (course/decider.py); a
         # history that accepted one before the rule existed replays as it ran.
         self._session_window = workflow.patched(REFUSES_EARLY_SESSION_STEPS)
+        self._staff_due = workflow.patched(PUBLISHES_STAFF_DUE)
         if request.snapshot is not None:
             self._state = request.snapshot
             # Updates wait until the run has loaded the stream's head (see `_start`); a run
@@ -665,7 +670,8 @@ class TreatmentCourseWorkflow:
             await workflow.wait_condition(self._moved_or_rang(self._state.version, timer))
             if timer is not None and timer.done():
                 timer, planned = None, None
-        if timer is not None:
+        if timer is not None and not self._staff_due:
+            # The run ends once its handlers finish: a timer still pending ends with it.
             timer.cancel()
 
     def _moved_or_rang(self, version: int, timer: asyncio.Task[None] | None) -> Callable[[], bool]:
@@ -685,7 +691,12 @@ class TreatmentCourseWorkflow:
         """Keep what operations staff see in the Temporal UI true to the state."""
         course = self._view()
         workflow.set_current_details(checklist(course))
-        values = search_attributes.values_for(course)
+        if self._staff_due:
+            item = next_for_staff(self._state, workflow.now())
+            due_at = item.at if item else None
+        else:
+            due_at = course.next_due.at if course.next_due else None
+        values = search_attributes.values_for(course, due_at)
         updates = search_attributes.changes(self._indexed, values)
         if updates:
             workflow.upsert_search_attributes(updates)

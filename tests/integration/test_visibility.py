@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
@@ -15,13 +15,16 @@ from temporalio.testing import WorkflowEnvironment
 from activities.eligibility import SelfPayProvider
 from activities.event_store import PostgresEventStore
 from activities.notifications import ConsoleChannel, PostgresOutbox
-from application.courses import CourseClient
+from application.courses import CourseClient, parse_course_id
 from application.queries import course_query
 from course.commands import PlaceHold, Withdraw
 from course.policy import CoursePolicy
+from course.timing import next_for_staff
 from tests import story
 from tests.conftest import task_queue
 from worker.main import activities_for, build_worker
+from workflows import search_attributes as sa
+from workflows.inputs import workflow_id
 
 pytestmark = pytest.mark.integration
 
@@ -100,3 +103,23 @@ async def test_each_filter_returns_exactly_the_right_courses(client: CourseClien
     await _eventually(client, course_query(needs_review=True, **mine), {reviewing})
     await _eventually(client, course_query(overdue=True, **mine), {late})  # the 2-second follow-up lapsed
     await _eventually(client, course_query(clinician="dr-nobody-else"), set())
+
+
+async def test_next_due_at_is_what_staff_are_asked_for_next_not_the_patients_reminder(client: CourseClient) -> None:
+    course = str(await client.open(story.opening()))
+    await client.record(course, story.assessment(), story.PRESCRIBER)
+    await client.record(course, story.schedule(1, story.soon(datetime.now(UTC), days=2)), story.OPERATIONS)
+    state, view = await client.state(course), await client.status(course)
+    staff = next_for_staff(state, datetime.now(UTC))
+    # The patient's reminder the day before the session comes first; operations' reminder of the
+    # pending financial clearance (3 days) is what staff are asked for next.
+    assert view.next_due is not None and "dosing session 1 tomorrow" in view.next_due.what
+    assert staff is not None and staff.purpose == "clearance_pending" and staff.at > view.next_due.at
+    handle = client.temporal.get_workflow_handle(workflow_id(parse_course_id(course)))
+    due = None
+    for _ in range(80):  # bounded: the upsert lands with the step's workflow task
+        due = (await handle.describe()).typed_search_attributes.get(sa.NEXT_DUE_AT)
+        if due == staff.at:
+            break
+        await asyncio.sleep(0.25)
+    assert due == staff.at, f"NextDueAt {due}; staff are next asked at {staff.at}, the patient at {view.next_due.at}"

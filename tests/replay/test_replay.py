@@ -86,3 +86,21 @@ class SameBehaviour(TreatmentCourseWorkflow):
 async def test_the_control_subclass_replays() -> None:
     replayer = Replayer(workflows=[SameBehaviour], data_converter=data_converter(histories_settings()))
     await replayer.replay_workflow(_history(HISTORIES[0]))
+
+
+@workflow.defn(name="TreatmentCourse", sandboxed=False)
+class StaffDueUnpatched(TreatmentCourseWorkflow):
+    """`NextDueAt` for staff only (and no cancel of the last timer) without its patch."""
+
+    @workflow.run
+    async def run(self, request: OpenCourse) -> object:
+        self._staff_due = True
+        return await super().run(request)
+
+
+async def test_the_staff_due_change_needs_its_patch() -> None:
+    # A course recorded before it upserted NextDueAt for each patient reminder: sending fewer
+    # upserts is a change of commands, which is why PUBLISHES_STAFF_DUE is a patch.
+    replayer = Replayer(workflows=[StaffDueUnpatched], data_converter=data_converter(histories_settings()))
+    with pytest.raises(NondeterminismError):
+        await replayer.replay_workflow(_history(HISTORIES[0].with_name("completed.json")))

@@ -96,7 +96,7 @@ from course.events import (
 from course.policy import CoursePolicy
 from course.rules import CLINICAL_ROLES, STEP_ROLES, at_or_above, missing_clearance, missing_preparation
 from course.state import CourseState, Phase, evolve, fold
-from course.timing import next_due
+from course.timing import next_due, next_for_staff, pending
 from course.view import CourseView, checklist, view
 from tests import story
 
@@ -253,6 +253,13 @@ class CourseRun:
         assert state.sessions_completed <= planned, f"{state.sessions_completed} sessions of {planned} planned"
         course_view = view(state, self.now)
         checklist(course_view)
+        # NextDueAt (what staff are asked for next) is the first pending item not for the patient:
+        # never earlier than the course's next wake-up, and nothing for staff comes before it.
+        staff = next_for_staff(state, self.now)
+        ahead = pending(state, self.now)
+        assert staff is None or (staff in ahead and staff.recipient != "patient"), "staff due is not pending for staff"
+        before_it = ahead[: ahead.index(staff)] if staff else ahead
+        assert all(item.recipient == "patient" for item in before_it), "an earlier item for staff was skipped"
         assert CourseView.model_validate_json(course_view.model_dump_json()) == course_view, "view does not round-trip"
         assert course_view.version == state.version
         if "awaiting" in self.also:

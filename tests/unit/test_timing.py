@@ -6,7 +6,7 @@ from datetime import timedelta, timezone
 
 from course.commands import InsuranceStatus, PlaceHold, ReleaseHold, ScheduleSession
 from course.state import Phase
-from course.timing import pending
+from course.timing import next_due, next_for_staff, pending
 from tests import story
 from tests.clinic import Clinic
 
@@ -140,3 +140,22 @@ def test_a_covered_patient_triggers_no_clearance_reminder() -> None:
     clinic = Clinic(insurance=InsuranceStatus.COVERED)
     clinic.record(story.PRESCRIBER, story.assessment())
     assert clinic.advance(days=5) == []
+
+
+def test_what_staff_are_next_asked_for_leaves_out_the_patients_reminders() -> None:
+    clinic = Clinic(insurance=InsuranceStatus.COVERED)
+    clinic.record(story.PRESCRIBER, story.assessment())
+    clinic.record(story.OPERATIONS, story.schedule(1, story.soon(clinic.now, days=2)))
+    # The patient's reminder the day before comes first; the clinician's preparation reminder is
+    # what staff are asked for next (NextDueAt).
+    first, staff = next_due(clinic.course, clinic.now), next_for_staff(clinic.course, clinic.now)
+    assert first is not None and first.recipient == "patient" and first.purpose == "session_tomorrow"
+    assert staff is not None and staff.purpose == "preparation_stalled" and staff.at > first.at
+
+
+def test_a_course_waiting_only_on_a_patients_reminder_asks_nothing_of_staff() -> None:
+    clinic = Clinic()
+    clinic.through_preparation()
+    clinic.record(story.OPERATIONS, story.schedule(1, story.soon(clinic.now, days=3)))
+    assert next_due(clinic.course, clinic.now) is not None
+    assert next_for_staff(clinic.course, clinic.now) is None
