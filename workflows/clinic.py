@@ -16,17 +16,16 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.clinic_messages import GATHER_HUDDLE, RECONCILE_COURSES, HuddleRun, ReconcileRun
-    from activities.ports import SEND_NOTIFICATION, DeliveryResult, Notification
+    from activities.ports import Notification
+    from workflows import delivery
     from workflows.ui_text import for_operations
 
 HUDDLE_WORKFLOW = "ClinicDailyHuddle"
 RECONCILE_WORKFLOW = "ClinicReconcile"
 GATHER_RETRY = RetryPolicy(initial_interval=timedelta(seconds=5), maximum_interval=timedelta(minutes=1))
-NOTIFY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(seconds=30))
 # A digest not delivered within this is left `failed` in the outbox (and in tomorrow's digest).
 NOTIFY_WITHIN = timedelta(minutes=10)
 
@@ -34,23 +33,12 @@ NOTIFY_WITHIN = timedelta(minutes=10)
 async def _deliver(notifications: list[Notification]) -> int:
     """Send each digest; returns how many were delivered. A failed one stays in the outbox."""
 
-    async def send(notification: Notification) -> bool:
-        try:
-            result: DeliveryResult = await workflow.execute_activity(
-                SEND_NOTIFICATION,
-                notification,
-                result_type=DeliveryResult,
-                start_to_close_timeout=timedelta(seconds=30),
-                schedule_to_close_timeout=NOTIFY_WITHIN,
-                retry_policy=NOTIFY_RETRY,
-                summary=for_operations(f"send {notification.purpose} to {notification.recipient}"),
-            )
-        except ActivityError:
-            workflow.logger.warning("digest not delivered", extra={"purpose": notification.purpose})
-            return False
-        return result.delivered or result.duplicate
+    async def sent(notification: Notification) -> bool:
+        summary = f"send {notification.purpose} to {notification.recipient}"
+        result = await delivery.send(notification, within=NOTIFY_WITHIN, summary=summary)
+        return result is not None and (result.delivered or result.duplicate)
 
-    return sum(await asyncio.gather(*(send(n) for n in notifications)))
+    return sum(await asyncio.gather(*(sent(n) for n in notifications)))
 
 
 @workflow.defn(name=HUDDLE_WORKFLOW)
