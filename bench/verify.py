@@ -19,7 +19,7 @@ from bench import common
 from bench.courses import SCHEDULE_AHEAD, full_course, opening, shrunk_policy
 from course.commands import SYSTEM_ACTOR, InsuranceStatus, RecordEligibility, Tick
 from course.decider import decide
-from course.events import CourseOpened, EventEnvelope, EventMetadata
+from course.events import EventEnvelope, EventMetadata
 from course.state import CourseState, fold
 from trust.signing import KeyRing, Signer
 from trust.verify import verify_stream
@@ -66,16 +66,7 @@ def signed_course(signer: Signer, start: datetime) -> list[EventEnvelope]:
         stored.extend(envelopes)
         state = fold(state, envelopes)
 
-    opened = CourseOpened(
-        course_id=request.course_id,
-        patient_id=request.patient_id,
-        clinician_id=request.clinician_id,
-        therapist_id=request.therapist_id,
-        condition=request.condition,
-        planned_sessions=request.planned_sessions,
-        self_pay=request.self_pay,
-        policy=request.policy,
-    )
+    opened = request.opened()
     commit([opened], request.opened_by)
     assert state is not None
     commit(

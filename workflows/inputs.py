@@ -7,6 +7,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from course.commands import Actor, Condition
+from course.events import CourseOpened
 from course.policy import CoursePolicy, PolicyRef
 from course.state import CourseState
 
@@ -42,3 +43,19 @@ class OpenCourse(BaseModel):
     opened_by: Actor
     snapshot: CourseState | None = None
     applied_updates: list[str] = []
+
+    def opened(self) -> CourseOpened:
+        """The course's first event, as the workflow records it (the member reference is not in
+        it: it goes to the payer, and nowhere else)."""
+        return CourseOpened(
+            course_id=self.course_id,
+            patient_id=self.patient_id,
+            clinician_id=self.clinician_id,
+            therapist_id=self.therapist_id,
+            condition=self.condition,
+            planned_sessions=self.planned_sessions,
+            payer_id=self.payer_id,
+            self_pay=self.self_pay,
+            policy=self.policy,
+            policy_ref=self.policy_ref,
+        )

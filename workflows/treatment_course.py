@@ -33,10 +33,8 @@ with workflow.unsafe.imports_passed_through():
         FOR_THE_NURSE_ON_DUTY,
         LOAD_COURSE,
         NURSE_ON_DUTY,
-        SEND_NOTIFICATION,
         AppendResult,
         CourseSummary,
-        DeliveryResult,
         EligibilityRequest,
         EligibilityResult,
         EventBatch,
@@ -58,7 +56,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from course.decider import decide
     from course.errors import RuleViolation
-    from course.events import CourseOpened, DomainEvent, EventEnvelope, EventMetadata, ReminderSent
+    from course.events import DomainEvent, EventEnvelope, EventMetadata, ReminderSent
     from course.provenance import CommandSignature
     from course.reconcile import FindingCode
     from course.state import CourseState, evolve, fold
@@ -66,7 +64,7 @@ with workflow.unsafe.imports_passed_through():
     from course.view import CourseView, StepOutcome, checklist, view
     from trust import keys
     from trust.signing import SignatureRefused
-    from workflows import search_attributes
+    from workflows import delivery, search_attributes
     from workflows.inputs import WORKFLOW_TYPE, OpenCourse, workflow_id
     from workflows.ui_text import for_operations
 
@@ -84,7 +82,6 @@ LOAD_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10), maximum_attempts=5
 )
 LOAD_WITHIN = timedelta(minutes=2)
-NOTIFY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(seconds=30))
 # The reminder is recorded as sent (attempted) after this, delivered or not: the course moves on.
 NOTIFY_WITHIN = timedelta(minutes=5)
 ELIGIBILITY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=1))
@@ -158,18 +155,7 @@ class TreatmentCourseWorkflow:
             self._loads = workflow.patched(LOADS_AT_RUN_START)
             self._ready = not self._loads
             return
-        opened = CourseOpened(
-            course_id=request.course_id,
-            patient_id=request.patient_id,
-            clinician_id=request.clinician_id,
-            therapist_id=request.therapist_id,
-            condition=request.condition,
-            planned_sessions=request.planned_sessions,
-            payer_id=request.payer_id,
-            self_pay=request.self_pay,
-            policy=request.policy,
-            policy_ref=request.policy_ref,
-        )
+        opened = request.opened()
         self._unsaved = self._envelopes(None, [opened], request.opened_by, None)
         state = evolve(None, self._unsaved[0])
         self._state = state
@@ -533,20 +519,8 @@ class TreatmentCourseWorkflow:
         task.add_done_callback(self._deliveries.discard)
 
     async def _send(self, notification: Notification) -> None:
-        try:
-            await workflow.execute_activity(
-                SEND_NOTIFICATION,
-                notification,
-                result_type=DeliveryResult,
-                start_to_close_timeout=timedelta(seconds=30),
-                schedule_to_close_timeout=NOTIFY_WITHIN,
-                retry_policy=NOTIFY_RETRY,
-                summary=for_operations(f"notify {notification.recipient}: {notification.purpose}"),
-            )
-        except ActivityError:
-            # The outbox row stays failed and shows in `course notifications --attention`; a mail
-            # relay outage must not hold the course (and the clinicians' steps) hostage.
-            workflow.logger.warning("notification not delivered", extra={"purpose": notification.purpose})
+        summary = f"notify {notification.recipient}: {notification.purpose}"
+        await delivery.send(notification, within=NOTIFY_WITHIN, summary=summary)
 
     def _needs_attention(self, code: str) -> None:
         """Mark the course for operations (search attribute, checklist) and tell them, once per
