@@ -14,16 +14,19 @@ import asyncio
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
+import asyncpg
 from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError
 
 from activities.event_store import PostgresEventStore
 from activities.ports import CourseSummary, OutgoingMessage
 from application.courses import CourseClient, StepTimedOut
+from bench import common
 from bench.baseline_workflows import CourseShapeWorkflow, Shape, ShapeStep
 from course.commands import (
     SYSTEM_ACTOR,
@@ -32,18 +35,16 @@ from course.commands import (
     Command,
     InsuranceStatus,
     MaintenanceKind,
-    PatientResponse,
-    RecordDischarge,
     RecordEligibility,
-    RecordMonitoringReading,
     Route,
     Tick,
 )
 from course.decider import decide
-from course.events import CourseOpened, EventEnvelope, EventMetadata
+from course.events import EventEnvelope, EventMetadata
 from course.policy import CoursePolicy, MonitoringPolicy
 from course.state import CourseState, fold
 from tests import story
+from worker.database import create_pool
 from workflows.inputs import OpenCourse, workflow_id
 
 SESSIONS = 6
@@ -137,8 +138,8 @@ def monitored_course(sessions: int = SESSIONS) -> list[Step]:
         n = int(step.build(datetime.now(UTC))[1].session_number)  # type: ignore[union-attr]
         steps += [
             Step("dose-administered", lambda now, n=n: (story.NURSE, _given(n, now))),
-            Step("monitoring-reading", lambda now, n=n: (story.NURSE, _reading(n, now))),
-            Step("discharge", lambda now, n=n: (story.NURSE, _discharge(n, now))),
+            Step("monitoring-reading", lambda now, n=n: (story.NURSE, story.reading(now, n=n))),
+            Step("discharge", lambda now, n=n: (story.NURSE, story.discharge(now, n))),
         ]
     return steps
 
@@ -155,30 +156,6 @@ def in_the_chair(done: int = SESSIONS // 2) -> list[Step]:
 
 def _given(n: int, now: datetime) -> AdministerDose:
     return AdministerDose(session_number=n, route=Route.IV_INFUSION, dose_mg_per_kg=0.5, given_at=now)
-
-
-def _reading(n: int, now: datetime) -> RecordMonitoringReading:
-    return RecordMonitoringReading.model_validate(
-        {
-            "session_number": n,
-            "taken_at": now,
-            "blood_pressure": {"systolic": 128, "diastolic": 82},
-            "heart_rate": 76,
-            "spo2": 98,
-            "sedation": {"score": 5},
-            "dissociation": "resolved",
-        }
-    )
-
-
-def _discharge(n: int, now: datetime) -> RecordDischarge:
-    return RecordDischarge(
-        session_number=n,
-        discharged_at=now,
-        collected_by="Sam",
-        relationship="spouse",
-        patient_response=PatientResponse.BETTER,
-    )
 
 
 def until_maintenance(sessions: int = SESSIONS, interval_days: int = 90) -> list[Step]:
@@ -325,16 +302,7 @@ def simulated_course(start: datetime, course_id: UUID | None = None, patient_id:
             assert state is not None  # folding events onto a state never yields None
             batches.append(Batch(stream, base, envelopes, CourseSummary.of(state)))
 
-    opened = CourseOpened(
-        course_id=request.course_id,
-        patient_id=request.patient_id,
-        clinician_id=request.clinician_id,
-        therapist_id=request.therapist_id,
-        condition=request.condition,
-        planned_sessions=request.planned_sessions,
-        self_pay=request.self_pay,
-        policy=request.policy,
-    )
+    opened = request.opened()
     commit([opened], request.opened_by)
     assert state is not None
     eligibility = RecordEligibility(status=InsuranceStatus.NOT_COVERED, reason="self_pay")
@@ -375,6 +343,24 @@ async def append_courses(store: PostgresEventStore, courses: list[list[Batch]], 
                 await store.append(batch.stream_id, batch.expected_version, batch.events, batch.summary)
 
     await asyncio.gather(*(writer() for _ in range(concurrency)))
+
+
+@asynccontextmanager
+async def seeded_store(
+    report: common.Report, courses: list[list[Batch]], concurrency: int = 16
+) -> AsyncIterator[tuple[asyncpg.Pool, PostgresEventStore]]:
+    """A throwaway database holding these courses' events (appended `concurrency` courses at a
+    time, as a busy clinic writes them), analysed as `course migrate` leaves a running clinic's."""
+    async with common.throwaway_database() as dsn:
+        report.add("postgres", await common.postgres_version(dsn))
+        pool = await create_pool(dsn)
+        try:
+            store = PostgresEventStore(pool)
+            await append_courses(store, courses, concurrency)
+            await pool.execute("VACUUM ANALYZE")
+            yield pool, store
+        finally:
+            await pool.close()
 
 
 # --- the baseline: the same steps against CourseShapeWorkflow -----------------------------------

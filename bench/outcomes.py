@@ -15,14 +15,12 @@ import argparse
 import time
 from datetime import UTC, datetime
 
-from activities.event_store import PostgresEventStore
 from application.outcomes import OutcomeProjection
 from application.reports import OutcomeReports
 from bench import common
-from bench.courses import append_courses, events_in, simulated_courses
+from bench.courses import append_courses, events_in, seeded_store, simulated_courses
 from bench.rebuild import _raw_read
 from course.cohorts import outcome_report
-from worker.database import create_pool
 
 READS = 20
 
@@ -31,12 +29,7 @@ async def main(args: argparse.Namespace) -> None:
     report = common.Report("outcomes", args)
     count = args.courses or (50 if args.quick else 2000)
     courses = simulated_courses(count)
-    async with common.throwaway_database() as dsn:
-        report.add("postgres", await common.postgres_version(dsn))
-        pool = await create_pool(dsn)
-        store = PostgresEventStore(pool)
-        await append_courses(store, courses[:-1], 16)
-        await pool.execute("VACUUM ANALYZE")
+    async with seeded_store(report, courses[:-1]) as (pool, store):
         report.add("courses", count)
         report.add("events", events_in(courses))
         raw_seconds = min(await _raw_read(pool), await _raw_read(pool))
@@ -67,7 +60,6 @@ async def main(args: argparse.Namespace) -> None:
         report.add("high_water_lock_ms", common.percentiles(high_water))
         report.add("report_read_ms", common.percentiles(reads))
         report.add("load_average_after", common.load_average())
-        await pool.close()
     report.finish()
 
 

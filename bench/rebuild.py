@@ -16,10 +16,8 @@ import time
 
 import asyncpg
 
-from activities.event_store import PostgresEventStore
 from bench import common
-from bench.courses import append_courses, events_in, simulated_courses
-from worker.database import create_pool
+from bench.courses import events_in, seeded_store, simulated_courses
 
 READ = (
     "SELECT global_position, event_id, stream_id, version, type, data, metadata, occurred_at "
@@ -32,12 +30,7 @@ async def main(args: argparse.Namespace) -> None:
     report = common.Report("rebuild", args)
     count = args.courses or (50 if args.quick else 2000)
     courses = simulated_courses(count)
-    async with common.throwaway_database() as dsn:
-        report.add("postgres", await common.postgres_version(dsn))
-        pool = await create_pool(dsn)
-        store = PostgresEventStore(pool)
-        await append_courses(store, courses, 16)
-        await pool.execute("VACUUM ANALYZE")
+    async with seeded_store(report, courses) as (pool, store):
         report.add("courses", count)
         report.add("events", events_in(courses))
         raw_seconds = await _raw_read(pool)  # also warms the cache for the rebuild
@@ -51,7 +44,6 @@ async def main(args: argparse.Namespace) -> None:
         rebuilt = report.add("rebuild_events_per_s", common.rate(applied, rebuild_seconds))
         report.ratio("rebuild_vs_raw_read", rebuilt, raw)
         report.add("load_average_after", common.load_average())
-        await pool.close()
     report.finish()
 
 

@@ -15,6 +15,7 @@ from course.commands import (
     PatientResponse,
     RecordAssessment,
     RecordConsent,
+    RecordDischarge,
     RecordDosingPlan,
     RecordDosingSession,
     RecordFinancialClearance,
@@ -22,6 +23,7 @@ from course.commands import (
     RecordIntentions,
     RecordMaintenancePlan,
     RecordMaintenanceSession,
+    RecordMonitoringReading,
     RecordOrientation,
     RecordSupportPerson,
     Role,
@@ -127,3 +129,28 @@ def maintenance_session(held_at: datetime, gad7: int = 6) -> RecordMaintenanceSe
 
 def soon(now: datetime, days: float = 2) -> datetime:
     return now + timedelta(days=days)
+
+
+def reading(taken_at: datetime, systolic: int = 128, n: int = 1, **changes: object) -> RecordMonitoringReading:
+    """A recheck in the chair after dose `n`: settled but for the systolic pressure given."""
+    fields: dict[str, object] = {
+        "session_number": n,
+        "taken_at": taken_at,
+        "blood_pressure": {"systolic": systolic, "diastolic": 84},
+        "heart_rate": 80,
+        "spo2": 97,
+        "sedation": {"score": 5},
+        "dissociation": "resolved",
+    }
+    return RecordMonitoringReading.model_validate(fields | changes)
+
+
+def discharge(at: datetime, n: int = 1) -> RecordDischarge:
+    """Session `n`'s patient leaves with their spouse, feeling better."""
+    return RecordDischarge(
+        session_number=n,
+        discharged_at=at,
+        collected_by="Sam",
+        relationship="spouse",
+        patient_response=PatientResponse.BETTER,
+    )

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from course.commands import AdministerDose, RecordDischarge, RecordMonitoringReading
+from course.commands import AdministerDose
 from course.policy import CoursePolicy, MonitoringPolicy
 from tests import story
 from tests.faults.audit import TIMER_EVENTS
@@ -35,20 +35,6 @@ CHAIR = MonitoringPolicy(
     recheck_every=timedelta(seconds=30),
     escalate_after=timedelta(seconds=40),
 )
-
-
-def reading(systolic: int) -> RecordMonitoringReading:
-    return RecordMonitoringReading.model_validate(
-        {
-            "session_number": 1,
-            "taken_at": datetime.now(UTC),
-            "blood_pressure": {"systolic": systolic, "diastolic": 84},
-            "heart_rate": 80,
-            "spo2": 97,
-            "sedation": {"score": 5},
-            "dissociation": "resolved",
-        }
-    )
 
 
 async def sent(rig: Rig, stream: str) -> Counter[str]:
@@ -93,10 +79,10 @@ async def test_the_chair_clocks_fire_once_while_the_worker_is_killed(rig: Rig) -
     worker.start()
     await worker.ready(client.temporal)
     assert await notified(rig, stream, "monitoring_recheck_late") == 1
-    await client.record(course, reading(165), story.NURSE)
-    await client.record(course, reading(168), story.NURSE)
+    await client.record(course, story.reading(datetime.now(UTC), 165), story.NURSE)
+    await client.record(course, story.reading(datetime.now(UTC), 168), story.NURSE)
     assert await notified(rig, stream, "monitoring_review") == 1
-    await client.record(course, reading(130), story.NURSE)
+    await client.record(course, story.reading(datetime.now(UTC), 130), story.NURSE)
 
     worker.kill()  # again, across the escalation mark
     rig.ledger.crashes += 1
@@ -105,15 +91,8 @@ async def test_the_chair_clocks_fire_once_while_the_worker_is_killed(rig: Rig) -
     worker.start()
     await worker.ready(client.temporal)
     assert await notified(rig, stream, "monitoring_escalation") == 1
-    await client.record(course, reading(128), story.NURSE)
-    leave = {
-        "session_number": 1,
-        "discharged_at": datetime.now(UTC),
-        "collected_by": "Sam",
-        "relationship": "spouse",
-        "patient_response": "better",
-    }
-    view = await client.record(course, RecordDischarge.model_validate(leave), story.NURSE)
+    await client.record(course, story.reading(datetime.now(UTC), 128), story.NURSE)
+    view = await client.record(course, story.discharge(datetime.now(UTC)), story.NURSE)
     assert "discharge" not in view.awaiting
 
     counts = await sent(rig, stream)

@@ -34,8 +34,6 @@ from course.commands import (
     AdministerDose,
     PlaceHold,
     RecordClinicalReview,
-    RecordDischarge,
-    RecordMonitoringReading,
     ReleaseHold,
 )
 from course.policy import CoursePolicy, MonitoringPolicy
@@ -136,20 +134,6 @@ async def continued_as_new(client: CourseClient) -> str:
     return course
 
 
-def _reading(systolic: int) -> RecordMonitoringReading:
-    return RecordMonitoringReading.model_validate(
-        {
-            "session_number": 1,
-            "taken_at": datetime.now(UTC),
-            "blood_pressure": {"systolic": systolic, "diastolic": 84},
-            "heart_rate": 80,
-            "spo2": 97,
-            "sedation": {"score": 5},
-            "dissociation": "resolved",
-        }
-    )
-
-
 async def monitored(client: CourseClient) -> str:
     """Issue 18's chair: a dose, a recheck gone late, two high readings (a review), a discharge."""
     chair = MonitoringPolicy(
@@ -164,16 +148,9 @@ async def monitored(client: CourseClient) -> str:
     await client.record(course, AdministerDose.model_validate(dose), story.NURSE)
     await asyncio.sleep(2.5)  # the recheck falls late: the course is flagged and the nurse told
     for systolic in (165, 168, 128):
-        await client.record(course, _reading(systolic), story.NURSE)
+        await client.record(course, story.reading(datetime.now(UTC), systolic), story.NURSE)
     await asyncio.sleep(2.0)  # the minimum observation
-    leave = {
-        "session_number": 1,
-        "discharged_at": datetime.now(UTC),
-        "collected_by": "Sam",
-        "relationship": "spouse",
-        "patient_response": "better",
-    }
-    await client.record(course, RecordDischarge.model_validate(leave), story.NURSE)
+    await client.record(course, story.discharge(datetime.now(UTC)), story.NURSE)
     return course
 
 

@@ -85,18 +85,7 @@ def monitored_course() -> Clinic:
 
 
 def _reading(at: Any) -> RecordMonitoringReading:
-    return RecordMonitoringReading.model_validate(
-        {
-            "session_number": 1,
-            "taken_at": at,
-            "blood_pressure": {"systolic": 132, "diastolic": 84},
-            "heart_rate": 74,
-            "spo2": 97,
-            "sedation": {"score": 5},
-            "dissociation": "resolved",
-            "side_effects": [{"effect": "nausea", "severity": "mild"}],
-        }
-    )
+    return story.reading(at, 132, heart_rate=74, side_effects=[{"effect": "nausea", "severity": "mild"}])
 
 
 def exported(clinic: Clinic, *, clinical: bool = True) -> dict[str, Any]:

@@ -19,12 +19,11 @@ from activities.eligibility import SelfPayProvider
 from activities.event_store import InMemoryEventStore
 from activities.notifications import InMemoryOutbox, MemoryChannel
 from application.courses import CourseClient
-from course.commands import AdministerDose, RecordDischarge
+from course.commands import AdministerDose
 from course.policy import CoursePolicy, MonitoringPolicy
 from course.state import fold
 from tests import story
 from tests.conftest import eligibility_known, task_queue
-from tests.workflow.test_monitoring_time_skipping import reading
 from trust import keys
 from worker.main import activities_for, build_worker
 from workflows.inputs import workflow_id
@@ -81,26 +80,18 @@ async def test_the_chair_clocks_fire_once_across_worker_restarts(skipping_env: W
             await env.sleep(timedelta(minutes=52))
             assert await delivered("monitoring_recheck_late") == 1
             assert (await client.status(course)).flags.overdue
-            await client.record(course, reading(await env.get_current_time(), 165), story.NURSE)
+            await client.record(course, story.reading(await env.get_current_time(), 165), story.NURSE)
             await env.sleep(timedelta(minutes=25))
-            await client.record(course, reading(await env.get_current_time(), 168), story.NURSE)
+            await client.record(course, story.reading(await env.get_current_time(), 168), story.NURSE)
             assert await delivered("monitoring_review") == 1
-            await client.record(course, reading(await env.get_current_time(), 130), story.NURSE)
+            await client.record(course, story.reading(await env.get_current_time(), 130), story.NURSE)
 
         async with a_worker():
             await env.sleep(given + timedelta(hours=4, minutes=2) - await env.get_current_time())
             assert await delivered("monitoring_escalation") == 1
             now = await env.get_current_time()
-            await client.record(course, reading(now, 128), story.NURSE)
-            leave = RecordDischarge.model_validate(
-                {
-                    "session_number": 1,
-                    "discharged_at": now,
-                    "collected_by": "Sam",
-                    "relationship": "spouse",
-                    "patient_response": "better",
-                }
-            )
+            await client.record(course, story.reading(now, 128), story.NURSE)
+            leave = story.discharge(now)
             view = await client.record(course, leave, story.NURSE)
             assert "discharge" not in view.awaiting
             await env.sleep(timedelta(hours=6))  # nothing of the chair fires again

@@ -8,30 +8,16 @@ a discharge: every notification is sent once, and no monitoring timer is left on
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from activities.ports import NURSE_ON_DUTY
-from course.commands import AdministerDose, RecordDischarge, RecordMonitoringReading
+from course.commands import AdministerDose
 from course.policy import CoursePolicy, MonitoringPolicy
 from course.state import fold
 from tests import story
 from tests.conftest import eligibility_known
 from tests.workflow.conftest import Stack
 from workflows.inputs import workflow_id
-
-
-def reading(at: datetime, systolic: int) -> RecordMonitoringReading:
-    return RecordMonitoringReading.model_validate(
-        {
-            "session_number": 1,
-            "taken_at": at,
-            "blood_pressure": {"systolic": systolic, "diastolic": 84},
-            "heart_rate": 80,
-            "spo2": 97,
-            "sedation": {"score": 5},
-            "dissociation": "resolved",
-        }
-    )
 
 
 async def test_a_monitored_session_with_a_late_recheck_and_an_escalation(stack: Stack) -> None:
@@ -68,27 +54,19 @@ async def test_a_monitored_session_with_a_late_recheck_and_an_escalation(stack: 
     assert (late.recipient, late.recipient_id) == ("operations", NURSE_ON_DUTY)
     assert (await client.status(course)).flags.overdue
     now = await env.get_current_time()
-    await client.record(course, reading(now, 165), story.NURSE)
+    await client.record(course, story.reading(now, 165), story.NURSE)
     assert not (await client.status(course)).flags.overdue  # the reading answered the flag
     await env.sleep(timedelta(minutes=25))
-    await client.record(course, reading(await env.get_current_time(), 168), story.NURSE)
+    await client.record(course, story.reading(await env.get_current_time(), 168), story.NURSE)
     assert await delivered("monitoring_review") == 1
     await env.sleep(timedelta(minutes=20))
-    await client.record(course, reading(await env.get_current_time(), 130), story.NURSE)  # settled
+    await client.record(course, story.reading(await env.get_current_time(), 130), story.NURSE)  # settled
 
     await env.sleep(given + timedelta(hours=4, minutes=2) - await env.get_current_time())
     assert await delivered("monitoring_escalation") == 1
     now = await env.get_current_time()
-    await client.record(course, reading(now, 128), story.NURSE)
-    leave = RecordDischarge.model_validate(
-        {
-            "session_number": 1,
-            "discharged_at": now,
-            "collected_by": "Sam",
-            "relationship": "spouse",
-            "patient_response": "better",
-        }
-    )
+    await client.record(course, story.reading(now, 128), story.NURSE)
+    leave = story.discharge(now)
     view = await client.record(course, leave, story.NURSE)
     assert view.dosing_sessions.completed == 1 and "discharge" not in view.awaiting
 
