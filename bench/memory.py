@@ -27,6 +27,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
@@ -141,49 +143,7 @@ async def main(args: argparse.Namespace) -> None:
             address = env.client.service_client.config.target_host
             board = OutboxBoard(pool)
 
-            child = ChildWorker(address, dsn, common.task_queue("mid"), max_cached=mid + 100)
-            await child.ready()
-            courses = CourseClient(env.client, child.queue)
-            await drive_course(courses, board, full_course(), Timings())  # warm-up: every code path once
-            await _start_bare(env.client, child.queue)
-            await drive_shape(env.client, child.queue, None, mid_dosing(), Timings())
-            idle = report.add("idle_worker_rss_mib", round(await child.settled_rss() / KIB**2, 1))
-            report.add("mid_dosing_courses", mid)
-            bare = await _per_cached(child, mid, lambda: _start_bare(env.client, child.queue))
-            report.add("baseline_bare_kib_per_cached_run", bare, "an idle one-update workflow: the SDK's floor")
-            shape = await _per_cached(
-                child, mid, lambda: drive_shape(env.client, child.queue, None, mid_dosing(), Timings(), finish=False)
-            )
-            report.add("baseline_shape_kib_per_cached_run", shape, "19 updates, 3 timers, no domain")
-            per_course = await _per_cached(
-                child, mid, lambda: drive_course(courses, board, mid_dosing(), Timings(), wait_for_result=False)
-            )
-            report.add("mid_dosing_kib_per_cached_course", per_course, f"target <= {TARGET_KIB}")
-            report.target("mid_dosing_kib_per_cached_course", f"<= {TARGET_KIB}")
-            chair = await _per_cached(
-                child,
-                mid,
-                lambda: drive_course(
-                    courses, board, in_the_chair(), Timings(), wait_for_result=False, policy=monitored_policy()
-                ),
-            )
-            report.add(
-                "in_monitoring_kib_per_cached_course",
-                chair,
-                "mid-dosing, monitored, a patient in the chair after a dose",
-            )
-            report.ratio("mid_dosing_vs_shape", per_course, shape)
-            report.add("mid_dosing_rss_mib", round(child.rss() / KIB**2, 1), "worker RSS with all of the above cached")
-            maintained = await drive_course(
-                courses, board, until_maintenance(interval_days=90), Timings(), wait_for_result=False
-            )
-            snapshot = await courses.state(maintained)
-            report.add("state_json_bytes_maintenance", len(snapshot.model_dump_json()))
-            report.add(
-                "history_bytes_maintenance_run",
-                (await common.history_shape(env.client, workflow_id(maintained)))["bytes"],
-            )
-            await child.stop()
+            snapshot, idle = await _cached_runs(report, env.client, dsn, board, mid)
 
             for cache in caches:
                 rss = await _open_in_maintenance(env.client, address, dsn, snapshot, cache=cache, counts=counts)
@@ -195,6 +155,71 @@ async def main(args: argparse.Namespace) -> None:
             report.add("load_average_after", common.load_average())
             await pool.close()
     report.finish()
+
+
+@asynccontextmanager
+async def _own_worker(
+    client: Client, dsn: str, board: OutboxBoard, name: str, mid: int
+) -> AsyncIterator[tuple[ChildWorker, CourseClient]]:
+    """A child worker of its own, warmed up (every code path once), stopped at the end.
+
+    Each kind of run is measured in a worker of its own: measured one after another in one worker,
+    a kind reused the memory the kind before it had freed and looked cheaper, the next one dearer
+    (the four kinds summed to the same RSS in two runs that split it 121 / 139 KiB for the course).
+    """
+    address = client.service_client.config.target_host
+    child = ChildWorker(address, dsn, common.task_queue(name), max_cached=mid + 100)
+    try:
+        await child.ready()
+        courses = CourseClient(client, child.queue)
+        await drive_course(courses, board, full_course(), Timings())
+        await _start_bare(client, child.queue)
+        await drive_shape(client, child.queue, None, mid_dosing(), Timings())
+        yield child, courses
+    finally:
+        await child.stop()
+
+
+async def _cached_runs(
+    report: common.Report, client: Client, dsn: str, board: OutboxBoard, mid: int
+) -> tuple[CourseState, float]:
+    """Part 1: KiB per cached run of each kind; returns a maintenance snapshot and the idle RSS."""
+    report.add("mid_dosing_courses", mid)
+    async with _own_worker(client, dsn, board, "bare", mid) as (child, _):
+        idle = report.add("idle_worker_rss_mib", round(await child.settled_rss() / KIB**2, 1))
+        bare = await _per_cached(child, mid, lambda: _start_bare(client, child.queue))
+    report.add("baseline_bare_kib_per_cached_run", bare, "an idle one-update workflow: the SDK's floor")
+    async with _own_worker(client, dsn, board, "shape", mid) as (child, _):
+        shape = await _per_cached(
+            child, mid, lambda: drive_shape(client, child.queue, None, mid_dosing(), Timings(), finish=False)
+        )
+    report.add("baseline_shape_kib_per_cached_run", shape, "19 updates, 3 timers, no domain")
+    async with _own_worker(client, dsn, board, "chair", mid) as (child, courses):
+        chair = await _per_cached(
+            child,
+            mid,
+            lambda: drive_course(
+                courses, board, in_the_chair(), Timings(), wait_for_result=False, policy=monitored_policy()
+            ),
+        )
+    async with _own_worker(client, dsn, board, "mid", mid) as (child, courses):
+        per_course = await _per_cached(
+            child, mid, lambda: drive_course(courses, board, mid_dosing(), Timings(), wait_for_result=False)
+        )
+        report.add("mid_dosing_kib_per_cached_course", per_course, f"target <= {TARGET_KIB}")
+        report.target("mid_dosing_kib_per_cached_course", f"<= {TARGET_KIB}")
+        report.add("in_monitoring_kib_per_cached_course", chair, "mid-dosing, monitored, a patient in the chair")
+        report.ratio("mid_dosing_vs_shape", per_course, shape)
+        rss = round(child.rss() / KIB**2, 1)
+        report.add("mid_dosing_rss_mib", rss, "worker RSS with the mid-dosing courses cached")
+        maintained = await drive_course(
+            courses, board, until_maintenance(interval_days=90), Timings(), wait_for_result=False
+        )
+        snapshot = await courses.state(maintained)
+    report.add("state_json_bytes_maintenance", len(snapshot.model_dump_json()))
+    history = await common.history_shape(client, workflow_id(maintained))
+    report.add("history_bytes_maintenance_run", history["bytes"])
+    return snapshot, idle
 
 
 async def _per_cached(child: ChildWorker, count: int, one) -> float:  # type: ignore[no-untyped-def]
