@@ -13,7 +13,6 @@ from course.commands import (
     BloodPressure,
     Dissociation,
     PlaceHold,
-    RecordDischarge,
     RecordMonitoringReading,
     SideEffect,
     Tick,
@@ -173,26 +172,16 @@ def dosed(clinic: Clinic) -> datetime:
 
 
 def chair_reading(at: datetime, systolic: int = 128, **changes: object) -> RecordMonitoringReading:
-    fields: dict[str, object] = {
-        "session_number": 1,
-        "taken_at": at,
+    """story.reading with this module's vitals (its messages quote /80 and the 76 heart rate)."""
+    vitals: dict[str, object] = {
         "blood_pressure": {"systolic": systolic, "diastolic": 80},
         "heart_rate": 76,
         "spo2": 98,
-        "sedation": {"score": 5},
-        "dissociation": "resolved",
     }
-    return RecordMonitoringReading.model_validate(fields | changes)
+    return story.reading(at, systolic, **(vitals | changes))
 
 
-def discharge(at: datetime) -> RecordDischarge:
-    return RecordDischarge(
-        session_number=1,
-        discharged_at=at,
-        collected_by="Sam",
-        relationship="spouse",
-        patient_response="better",  # type: ignore[arg-type]
-    )
+discharge = story.discharge
 
 
 def test_a_monitored_dose_ends_in_a_discharge_that_completes_the_session() -> None:
