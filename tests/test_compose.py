@@ -21,6 +21,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from worker.dev import SERVER_DYNAMIC_CONFIG, dev_server_command
+from worker.settings import Settings
+
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 SETUP_SCRIPT = ROOT / "deploy" / "register-search-attributes.sh"
@@ -619,3 +622,16 @@ def test_the_ui_is_pointed_at_the_codec_server_which_needs_keys_and_tokens() -> 
     assert "CODEC_TOKENS:?" in str(codec["environment"]["CODEC_TOKENS"]).replace("${", "").replace("}", "")
     assert any(str(p).endswith(":8081:8081") for p in codec["ports"])
     assert "8081" in str(services["temporal-ui"]["environment"]["TEMPORAL_CODEC_ENDPOINT"])
+
+
+def test_the_servers_dynamic_config_is_what_course_dev_runs_with(services: dict) -> None:
+    """The compose server and `course dev`'s dev server differ from the server's defaults in the
+    same way (eager activities): a benchmark or test run against one holds for the other."""
+    temporal = env_of(services["temporal"])
+    mounted = ROOT / "deploy" / "temporal" / "dynamicconfig" / Path(temporal["DYNAMIC_CONFIG_FILE_PATH"]).name
+    config = yaml.safe_load(mounted.read_text())
+    for key, value in SERVER_DYNAMIC_CONFIG.items():
+        assert config[key] == [{"value": value, "constraints": {}}], key
+    command = dev_server_command(Settings(), Path("/tmp/dev"))
+    pairs = {command[i + 1] for i, arg in enumerate(command) if arg == "--dynamic-config-value"}
+    assert pairs == {"system.enableActivityEagerExecution=true"}

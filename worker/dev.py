@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import signal
 import socket
 import subprocess
@@ -38,7 +39,30 @@ log = structlog.get_logger(__name__)
 # never corrupt the file); OFF would be faster still but can corrupt it, so the dev stack, which
 # keeps courses across restarts, does not use it.
 SQLITE_PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL")
+# What the server does differently from its defaults, here and in the compose stack
+# (deploy/temporal/dynamicconfig/docker.yaml; tests/test_compose.py keeps the two equal).
+# Eager activities: a course's activities run on the worker that schedules them, so the server
+# hands each one back in its answer to the workflow task instead of queueing it and matching a
+# poll. Same history, same retries and timeouts; the server's CPU per course fell by a sixth
+# (bench.throughput, bench/FINDINGS.md).
+SERVER_DYNAMIC_CONFIG = {"system.enableActivityEagerExecution": True}
 SCHEDULE_ATTEMPTS = 60  # half a second apart
+
+
+def server_args() -> list[str]:
+    """The dev server's SQLite pragmas and dynamic config, as `temporal server start-dev` takes them
+    (also what the tests and benchmarks start their servers with)."""
+    args: list[str] = []
+    for pragma in SQLITE_PRAGMAS:
+        args += ["--sqlite-pragma", pragma]
+    return args + dynamic_config_args()
+
+
+def dynamic_config_args() -> list[str]:
+    args: list[str] = []
+    for key, value in SERVER_DYNAMIC_CONFIG.items():
+        args += ["--dynamic-config-value", f"{key}={json.dumps(value)}"]
+    return args
 
 
 def dev_server_command(settings: Settings, data_dir: Path, extra: tuple[str, ...] = ()) -> list[str]:
@@ -61,8 +85,7 @@ def dev_server_command(settings: Settings, data_dir: Path, extra: tuple[str, ...
         "--ui-codec-endpoint",
         codec_server.ui_codec_endpoint(settings),
     ]
-    for pragma in SQLITE_PRAGMAS:
-        command += ["--sqlite-pragma", pragma]
+    command += server_args()
     for name, kind in cli_definitions():
         command += ["--search-attribute", f"{name}={kind}"]
     return command + list(extra)

@@ -25,6 +25,7 @@ from tests import story
 from tests.conftest import task_queue
 from worker.binaries import temporal_cli
 from worker.converter import data_converter
+from worker.dev import server_args
 from worker.main import activities_for, build_worker
 from workflows import search_attributes
 from workflows.inputs import workflow_id
@@ -43,6 +44,7 @@ async def early_env() -> AsyncIterator[WorkflowEnvironment]:
         dev_server_existing_path=temporal_cli(),
         search_attributes=search_attributes.ALL,
         dev_server_extra_args=[
+            *server_args(),
             "--dynamic-config-value",
             f"limit.historyCount.suggestContinueAsNew={SUGGEST_AFTER}",
         ],
