@@ -59,8 +59,6 @@ SUMMARY: list[tuple[str, str, str]] = [
 DETAILS: list[tuple[str, str, str]] = [
     ("throughput", "n200_course_courses_per_s", "courses/s at 200"),
     ("throughput", "n1000_course_courses_per_s", "courses/s at 1,000"),
-    ("throughput", "n200_same_settings_ratio", "throughput at 200, course / shape with eager activities too"),
-    ("throughput", "n1000_same_settings_ratio", "throughput at 1,000, course / shape with eager activities too"),
     ("latency", "unloaded_course_ms", "step latency, unloaded (ms)"),
     ("latency", "loaded_course_ms", "step latency, 200 courses (ms)"),
     ("latency", "open_with_first_step", "open + first step (one call)"),

@@ -39,7 +39,6 @@ from worker.binaries import temporal_cli
 from worker.codec import new_key_entry
 from worker.converter import data_converter
 from worker.database import migrate
-from worker.dev import dynamic_config_args
 from worker.main import workflow_runner
 from worker.settings import Settings
 from workflows import search_attributes
@@ -221,15 +220,14 @@ def sqlite_args(synchronous: str) -> list[str]:
 async def temporal_dev_server(
     workdir: Path, synchronous: str = DEFAULT_SYNCHRONOUS, extra_args: Sequence[str] = ()
 ) -> AsyncIterator[WorkflowEnvironment]:
-    """The Temporal CLI dev server on a SQLite file in WAL mode, search attributes registered, with
-    the service's dynamic config (worker/dev.py: eager activities)."""
+    """The Temporal CLI dev server on a SQLite file in WAL mode, search attributes registered."""
     os.makedirs(workdir, exist_ok=True)
     env = await WorkflowEnvironment.start_local(
         data_converter=data_converter(bench_settings()),
         dev_server_existing_path=temporal_cli(),
         dev_server_database_filename=str(workdir / "temporal.db"),
         search_attributes=search_attributes.ALL,
-        dev_server_extra_args=[*sqlite_args(synchronous), *dynamic_config_args(), *extra_args],
+        dev_server_extra_args=[*sqlite_args(synchronous), *extra_args],
         dev_server_log_level="error",
         dev_server_startup_timeout=timedelta(seconds=60),  # a loaded 2-core machine can be slow
     )
@@ -296,12 +294,9 @@ def course_worker(
     *,
     workflows: Sequence[type] = (TreatmentCourseWorkflow,),
     max_cached_workflows: int = 1000,
-    eager_activities: bool = True,
 ) -> Worker:
     """A worker configured like worker.main.build_worker, with the cache size and workflow list a
-    benchmark needs (build_worker takes neither). Keep the two in step. `eager_activities=False`
-    asks for none: its activities go through the server's queue as on a server with its default
-    settings (eager execution off), whatever the benchmark's dev server allows."""
+    benchmark needs (build_worker takes neither). Keep the two in step."""
     return Worker(
         client,
         task_queue=queue,
@@ -310,7 +305,6 @@ def course_worker(
         graceful_shutdown_timeout=timedelta(seconds=10),
         activity_executor=ThreadPoolExecutor(max_workers=4),
         max_cached_workflows=max_cached_workflows,
-        disable_eager_activity_execution=not eager_activities,
         # The service's runner: the sandbox for every workflow; courses answer their payloads'
         # contexts outside it (worker/runner.py). The baselines run in the sandbox as they are.
         workflow_runner=workflow_runner(),

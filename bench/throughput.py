@@ -5,10 +5,6 @@
 Measure: courses per second, from the first open to the last course's result, against the
 baseline CourseShapeWorkflow (same updates, activities and fired timers; no domain, no
 PostgreSQL) on the same dev server, one worker at a time. Target: ratio >= 0.95.
-The dev server runs with the service's dynamic config (eager activities, worker/dev.py). The
-target's baseline is the shape with the server's default settings (its worker asks for no eager
-activity); the shape with the course's settings is measured too (`same_settings`), so the ratio
-says both what the course costs against a plain workflow and what its settings buy.
 Also printed: each side's update latencies under that load, both histories' shapes, and the CPU
 milliseconds one course costs the worker process (with the drivers), the Temporal dev server and
 PostgreSQL. `--upserts` adds a third side, the shape upserting a search attribute where a course
@@ -62,13 +58,9 @@ async def main(args: argparse.Namespace) -> None:
                     env.client, real_queue, activities_for(store, SelfPayProvider(), PostgresOutbox(pool), board)
                 )
 
-            def base_worker(eager: bool = False) -> Worker:
+            def base_worker() -> Worker:
                 return common.course_worker(
-                    env.client,
-                    base_queue,
-                    [NoopActivities(board).noop],
-                    workflows=[CourseShapeWorkflow],
-                    eager_activities=eager,
+                    env.client, base_queue, [NoopActivities(board).noop], workflows=[CourseShapeWorkflow]
                 )
 
             # One course of each, unloaded: warms both workers and proves the shapes match.
@@ -100,25 +92,18 @@ async def main(args: argparse.Namespace) -> None:
                             n, lambda t: drive_shape(env.client, base_queue, board, steps, t, shape=upserting)
                         )
                     _report_upserts(report, n, upserts, base)
-                async with base_worker(eager=True):
-                    same = await _run(n, lambda t: drive_shape(env.client, base_queue, board, steps, t))
                 profile = f"{args.profile}/throughput-n{n}-course.speedscope.json" if args.profile else None
                 async with real_worker(), common.profiled(profile):
                     course = await _run(n, lambda t: drive_course(real, board, steps, t))
-                _report_size(report, n, course, base, same)
+                _report_size(report, n, course, base)
             await pool.close()
     report.finish()
 
 
-def _report_size(
-    report: common.Report, n: int, course: dict[str, Any], base: dict[str, Any], same: dict[str, Any]
-) -> None:
+def _report_size(report: common.Report, n: int, course: dict[str, Any], base: dict[str, Any]) -> None:
     report.add(f"n{n}_baseline_courses_per_s", base["rate"])
     report.add(f"n{n}_course_courses_per_s", course["rate"])
     report.ratio(f"n{n}_ratio", course["rate"], base["rate"], f">= {TARGET}")
-    report.add(f"n{n}_same_settings_baseline_courses_per_s", same["rate"], "the shape with eager activities too")
-    report.ratio(f"n{n}_same_settings_ratio", course["rate"], same["rate"])
-    report.add(f"n{n}_same_settings_baseline_cpu_ms_per_course", same["cpu_ms"])
     report.add(f"n{n}_baseline_update_ms", base["latency"])
     report.add(f"n{n}_course_update_ms", course["latency"])
     report.add(f"n{n}_update_timeouts", {"baseline": base["timeouts"], "course": course["timeouts"]})
