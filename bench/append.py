@@ -28,6 +28,7 @@ import time
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 
@@ -132,7 +133,7 @@ async def _library_rate(dsn: str, courses: list[list[Batch]], writers: int, tota
     except ImportError:
         return None
 
-    app = Application(env=_library_env(dsn, writers))
+    app: Application[UUID] = Application(env=_library_env(dsn, writers))
     prepared = iter(
         [[[(e.type, e.data(), e.metadata.model_dump(mode="json")) for e in b.events] for b in c] for c in courses]
     )

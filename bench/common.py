@@ -22,7 +22,7 @@ import tempfile
 import time
 import traceback
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -362,14 +362,14 @@ class RpcCounter:
         self.calls: list[str] = []
         self._counting = False
         service = client.service_client
-        original = service._rpc_call  # type: ignore[attr-defined]
+        original = service._rpc_call
 
         async def counted(rpc: str, *args: Any, **kwargs: Any) -> Any:
             if self._counting:
                 self.calls.append(rpc)
             return await original(rpc, *args, **kwargs)
 
-        service._rpc_call = counted  # type: ignore[attr-defined]
+        service._rpc_call = counted  # type: ignore[method-assign]
 
     @contextlib.contextmanager
     def counting(self) -> Any:
@@ -396,7 +396,7 @@ def parser(description: str) -> argparse.ArgumentParser:
     return parsed
 
 
-def run(main: Callable[[argparse.Namespace], Awaitable[None]], args: argparse.Namespace) -> NoReturn:
+def run(main: Callable[[argparse.Namespace], Coroutine[Any, Any, None]], args: argparse.Namespace) -> NoReturn:
     """Run a benchmark and leave with os._exit: temporalio issue #300, the interpreter can crash at
     exit after a worker ran, which would turn a finished benchmark into a failed one."""
     code = 0

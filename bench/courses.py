@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Protocol, cast
 from uuid import UUID
 
 import asyncpg
@@ -91,22 +92,13 @@ def full_course(sessions: int = SESSIONS, *, schedule: bool = True) -> list[Step
     `schedule`, sessions are checked in unannounced: no reminders, 26 updates instead of 32."""
     steps = [Step("assessment", lambda now: (story.PRESCRIBER, story.assessment()))]
     for index in range(len(story.preparation(datetime.now(UTC), sessions))):
-        steps.append(
-            Step(
-                "preparation",
-                lambda now, i=index: story.preparation(now, sessions)[i],  # type: ignore[misc]
-            )
-        )
+        steps.append(Step("preparation", _preparation(index, sessions)))
     for n in range(1, sessions + 1):
         if schedule:
-            steps.append(
-                Step(
-                    "schedule-session", lambda now, n=n: (story.OPERATIONS, story.schedule(n, now + SCHEDULE_AHEAD)), n
-                )
-            )
+            steps.append(Step("schedule-session", _session(n, _scheduled), n))
         steps += [
-            Step("check-in", lambda now, n=n: (story.NURSE, story.check_in(n))),
-            Step("dosing-session", lambda now, n=n: (story.NURSE, story.dose(n))),
+            Step("check-in", _session(n, lambda n, now: (story.NURSE, story.check_in(n)))),
+            Step("dosing-session", _session(n, lambda n, now: (story.NURSE, story.dose(n)))),
             Step("integration-session", lambda now: (story.THERAPIST, story.integration(now))),
         ]
     steps.append(
@@ -137,9 +129,9 @@ def monitored_course(sessions: int = SESSIONS) -> list[Step]:
             continue
         n = int(step.build(datetime.now(UTC))[1].session_number)  # type: ignore[union-attr]
         steps += [
-            Step("dose-administered", lambda now, n=n: (story.NURSE, _given(n, now))),
-            Step("monitoring-reading", lambda now, n=n: (story.NURSE, story.reading(now, n=n))),
-            Step("discharge", lambda now, n=n: (story.NURSE, story.discharge(now, n))),
+            Step("dose-administered", _session(n, lambda n, now: (story.NURSE, _given(n, now)))),
+            Step("monitoring-reading", _session(n, lambda n, now: (story.NURSE, story.reading(now, n=n)))),
+            Step("discharge", _session(n, lambda n, now: (story.NURSE, story.discharge(now, n)))),
         ]
     return steps
 
@@ -152,6 +144,26 @@ def in_the_chair(done: int = SESSIONS // 2) -> list[Step]:
     finished = 7 + 6 * done  # assessment, six preparation steps, six steps per monitored session
     chair = steps[finished : finished + 4]  # schedule, check-in, dose-administered, a reading
     return [*steps[:finished], *chair, chair[-1]]
+
+
+Build = Callable[[datetime], tuple[Actor, Command]]
+
+
+def _preparation(index: int, sessions: int) -> Build:
+    def build(now: datetime) -> tuple[Actor, Command]:
+        actor, command = story.preparation(now, sessions)[index]
+        return actor, cast(Command, command)
+
+    return build
+
+
+def _session(n: int, make: Callable[[int, datetime], tuple[Actor, Command]]) -> Build:
+    """Session `n`'s step: binds `n` now, not when the loop that made the step has moved on."""
+    return lambda now: make(n, now)
+
+
+def _scheduled(n: int, now: datetime) -> tuple[Actor, Command]:
+    return story.OPERATIONS, story.schedule(n, now + SCHEDULE_AHEAD)
 
 
 def _given(n: int, now: datetime) -> AdministerDose:
@@ -173,6 +185,13 @@ def until_maintenance(sessions: int = SESSIONS, interval_days: int = 90) -> list
 def mid_dosing(done: int = SESSIONS // 2) -> list[Step]:
     """Assessment, preparation and `done` sessions with their integration: mid-dosing."""
     return full_course()[: 7 + 4 * done]
+
+
+class Waits(Protocol):
+    """What a driver waits on for a course's reminders: this module's board, or bench.memory's
+    outbox reader (its worker runs in another process)."""
+
+    async def wait(self, stream_id: str, count: int) -> None: ...
 
 
 class ReminderBoard:
@@ -218,7 +237,7 @@ class Timings:
 
 async def drive_course(
     client: CourseClient,
-    board: ReminderBoard,
+    board: Waits,
     steps: list[Step],
     timings: Timings,
     *,

@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import asyncpg
@@ -32,14 +33,16 @@ from worker.database import create_pool
 SMALL = 200
 
 
+def _patients(tag: str, first: int, patients: int) -> Callable[[int], str]:
+    return lambda i: f"pt-{tag}-{(first + i) % patients}"
+
+
 async def seed(pool: asyncpg.Pool, count: int, patients: int | None = None) -> list[str]:
     """`count` whole courses; course i is patient i % `patients`'s (default one patient each)."""
     tag = uuid.uuid4().hex[:6]
     made: list[str] = []
     for start in range(0, count, 500):  # made and appended 500 at a time: the seeding stays small too
-        courses = simulated_courses(
-            min(500, count - start), patients=lambda i, first=start: f"pt-{tag}-{(first + i) % (patients or count)}"
-        )
+        courses = simulated_courses(min(500, count - start), patients=_patients(tag, start, patients or count))
         await append_courses(PostgresEventStore(pool), courses, 8)
         made += [course[0].stream_id.removeprefix("course-") for course in courses]
     return made

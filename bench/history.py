@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 from temporalio.client import Client
@@ -40,6 +42,7 @@ from bench.courses import (
     monitored_policy,
     until_maintenance,
 )
+from course.commands import MaintenanceKind
 from tests import story
 from worker.database import create_pool
 from worker.main import activities_for, build_worker
@@ -79,7 +82,7 @@ async def main(args: argparse.Namespace) -> None:
     report.finish()
 
 
-async def _one_course(client: Client, board: ReminderBoard, activities: list, report: common.Report) -> None:  # type: ignore[type-arg]
+async def _one_course(client: Client, board: ReminderBoard, activities: Sequence[Any], report: common.Report) -> None:
     queue, base_queue = common.task_queue("course"), common.task_queue("shape")
     async with build_worker(client, queue, activities):
         course = await drive_course(CourseClient(client, queue), board, full_course(), Timings())
@@ -133,7 +136,7 @@ async def _cycle(courses: CourseClient, board: ReminderBoard, course: UUID, numb
 async def _maintenance_cycles(
     client: Client,
     board: ReminderBoard,
-    activities: list,  # type: ignore[type-arg]
+    activities: Sequence[Any],
     report: common.Report,
     cycles: int,
 ) -> None:
@@ -153,7 +156,7 @@ async def _maintenance_cycles(
 async def _continue_as_new(
     client: Client,
     board: ReminderBoard,
-    activities: list,  # type: ignore[type-arg]
+    activities: Sequence[Any],
     report: common.Report,
     bound: int,
 ) -> None:
@@ -174,7 +177,8 @@ async def _continue_as_new(
             await _cycle(courses, board, course, number)
         runs = [r async for r in client.list_workflows(f"WorkflowId = '{workflow_id(course)}'")]
         lengths = sorted([(await common.history_shape(client, r.id, r.run_id))["events"] for r in runs], reverse=True)
-        await courses.record(course, story.maintenance_plan(kind="none", interval_days=None), story.PRESCRIBER)
+        closing = story.maintenance_plan(kind=MaintenanceKind.NONE, interval_days=None)
+        await courses.record(course, closing, story.PRESCRIBER)
     report.add("continue_as_new_bound", bound, "workflow bound, or the server's suggestion in --quick")
     report.add("cycles_until_continue_as_new", number - 3)
     report.add("run_lengths", lengths, "events per run, longest first")

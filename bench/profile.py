@@ -47,15 +47,19 @@ def summarize(path: Path, top: int, match: list[str]) -> list[str]:
     lines = [f"{path.name}: {total:.1f} s sampled"]
     lines.append("watched (inclusive):")
     for label, (file, function) in WATCH.items():
-        hit = _share(inclusive, names, lambda name, f=file, g=function: name.startswith(f + ":") and g in name)
+        hit = _share(inclusive, names, _in(file, function))
         lines.append(f"  {100 * hit / total:5.1f} %  {label}")
     for needle in match:
-        lines.append(f"  {100 * _share(inclusive, names, lambda name, n=needle: n in name) / total:5.1f} %  {needle}")
+        lines.append(f"  {100 * _share(inclusive, names, needle.__contains__) / total:5.1f} %  {needle}")
     lines.append("top inclusive:")
     lines += [f"  {100 * n / total:5.1f} %  {names[i]}" for i, n in inclusive.most_common(top)]
     lines.append("top self:")
     lines += [f"  {100 * n / total:5.1f} %  {names[i]}" for i, n in own.most_common(top)]
     return lines
+
+
+def _in(file: str, function: str) -> Callable[[str], bool]:
+    return lambda name: name.startswith(file + ":") and function in name
 
 
 def _share(inclusive: Counter[int], names: list[str], matches: Callable[[str], bool]) -> float:

@@ -37,7 +37,7 @@ def signed_course(signer: Signer, start: datetime) -> list[EventEnvelope]:
         nonlocal state
         base = state.version if state is not None else 0
         update_id = f"{getattr(command, 'step', 'x')}-{uuid.uuid4()}" if command is not None else None
-        metadata = EventMetadata(actor=actor, update_id=update_id, workflow_id=stream, run_id=run_id)  # type: ignore[arg-type]
+        metadata = EventMetadata(actor=actor, update_id=update_id, workflow_id=stream, run_id=run_id)
         first = metadata
         if command is not None and update_id is not None:
             payload = command.model_dump(mode="json")  # type: ignore[attr-defined]
