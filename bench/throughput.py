@@ -1,6 +1,6 @@
 """Course throughput: N concurrent six-session courses through the whole life cycle, one worker.
 
-    python -m bench.throughput [--quick] [--sizes 200,1000] [--upserts]
+    python -m bench.throughput [--quick] [--sizes 200,1000] [--upserts] [--repeat 3]
 
 Measure: courses per second, from the first open to the last course's result, against the
 baseline CourseShapeWorkflow (same updates, activities and fired timers; no domain, no
@@ -9,6 +9,9 @@ Also printed: each side's update latencies under that load, both histories' shap
 milliseconds one course costs the worker process (with the drivers), the Temporal dev server and
 PostgreSQL. `--upserts` adds a third side, the shape upserting a search attribute where a course
 does: what the course's search attributes cost, apart from everything else it does.
+One run's ratio moves by about 0.1 between runs of the same commit (bench/FINDINGS.md, fourth
+round): `--repeat R` runs R rounds per size, alternating which side goes first, prints each round
+and reports the median round with the range of the ratios.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import argparse
 import asyncio
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -84,20 +88,64 @@ async def main(args: argparse.Namespace) -> None:
                     report.add("upserting_baseline_history", await common.history_shape(env.client, shape_id))
 
             for n in sizes:
-                async with base_worker():
-                    base = await _run(n, lambda t: drive_shape(env.client, base_queue, board, steps, t))
-                if args.upserts:
+
+                async def shape(n: int = n) -> dict[str, Any]:
                     async with base_worker():
-                        upserts = await _run(
+                        return await _run(n, lambda t: drive_shape(env.client, base_queue, board, steps, t))
+
+                async def upserts(n: int = n) -> dict[str, Any]:
+                    async with base_worker():
+                        return await _run(
                             n, lambda t: drive_shape(env.client, base_queue, board, steps, t, shape=upserting)
                         )
-                    _report_upserts(report, n, upserts, base)
-                profile = f"{args.profile}/throughput-n{n}-course.speedscope.json" if args.profile else None
-                async with real_worker(), common.profiled(profile):
-                    course = await _run(n, lambda t: drive_course(real, board, steps, t))
-                _report_size(report, n, course, base)
+
+                async def course(number: int, n: int = n) -> dict[str, Any]:
+                    name = f"throughput-n{n}-course" + (f"-{number + 1}" if number else "")
+                    profile = f"{args.profile}/{name}.speedscope.json" if args.profile else None
+                    async with real_worker(), common.profiled(profile):
+                        return await _run(n, lambda t: drive_course(real, board, steps, t))
+
+                await _size(report, n, args, shape=shape, upserts=upserts if args.upserts else None, course=course)
             await pool.close()
     report.finish()
+
+
+async def _size(
+    report: common.Report,
+    n: int,
+    args: argparse.Namespace,
+    *,
+    shape: Callable[[], Awaitable[dict[str, Any]]],
+    upserts: Callable[[], Awaitable[dict[str, Any]]] | None,
+    course: Callable[[int], Awaitable[dict[str, Any]]],
+) -> None:
+    rounds = []
+    for number in range(args.repeat):
+        # Alternate which side goes first, so a machine slowing down or speeding up over the
+        # rounds does not favour one side.
+        measured: dict[str, dict[str, Any]] = {}
+        if number % 2:
+            measured["course"] = await course(number)
+        measured["shape"] = await shape()
+        if upserts is not None:
+            measured["upserts"] = await upserts()
+        if not number % 2:
+            measured["course"] = await course(number)
+        rounds.append(measured)
+        print(f"n{n} round {number + 1}: {_round(measured)}", flush=True)
+    if args.repeat > 1:
+        report.add(f"n{n}_rounds", [_round(m) for m in rounds], "courses/s per round; the median round below")
+        ratios = [m["course"]["rate"] / m["shape"]["rate"] for m in rounds]
+        report.add(f"n{n}_ratio_range", [round(min(ratios), 3), round(max(ratios), 3)])
+    median = sorted(rounds, key=lambda m: m["course"]["rate"] / m["shape"]["rate"])[len(rounds) // 2]
+    if upserts is not None:
+        _report_upserts(report, n, median["upserts"], median["shape"])
+    _report_size(report, n, median["course"], median["shape"])
+
+
+def _round(measured: dict[str, dict[str, Any]]) -> dict[str, float]:
+    rates = {side: result["rate"] for side, result in measured.items()}
+    return {**rates, "ratio": round(rates["course"] / rates["shape"], 3)}
 
 
 def _report_size(report: common.Report, n: int, course: dict[str, Any], base: dict[str, Any]) -> None:
@@ -139,5 +187,8 @@ if __name__ == "__main__":
     parsed = common.parser(__doc__.splitlines()[0])
     parsed.add_argument("--sizes", help="comma-separated course counts (default 200,1000; quick 10)")
     parsed.add_argument("--profile", help="folder for py-spy profiles of the worker during each course run")
+    parsed.add_argument(
+        "--repeat", type=int, default=1, help="rounds per size, sides alternating first; the median round is reported"
+    )
     parsed.add_argument("--upserts", action="store_true", help="also run the shape with the course's upserts")
     common.run(main, parsed.parse_args())
