@@ -53,15 +53,10 @@ SCHEDULE_ATTEMPTS = 60  # half a second apart
 
 def server_args() -> list[str]:
     """The dev server's SQLite pragmas and dynamic config, as `temporal server start-dev` takes them
-    (also what the tests and benchmarks start their servers with)."""
+    (also what the tests start their dev servers with)."""
     args: list[str] = []
     for pragma in SQLITE_PRAGMAS:
         args += ["--sqlite-pragma", pragma]
-    return args + dynamic_config_args()
-
-
-def dynamic_config_args() -> list[str]:
-    args: list[str] = []
     for key, value in SERVER_DYNAMIC_CONFIG.items():
         args += ["--dynamic-config-value", f"{key}={json.dumps(value)}"]
     return args
